@@ -1,0 +1,94 @@
+//! Atomic file replacement: write a temp file beside the target, fsync it, rename it over the
+//! target, fsync the directory. A crash leaves either the old or the new content, never a mix;
+//! leftover `.tmp-*` files are garbage the next start may sweep.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `path` with `data` atomically and durably (mode 0644).
+pub fn write(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_with(path, 0o644, |f| f.write_all(data))
+}
+
+/// Like [`write`], with the content produced by `fill` and the given file mode.
+pub fn write_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        fill(&mut f)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// fsyncs a directory so a rename or create inside it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes a directory tree by first renaming it to `<name>.removing`, so a crash midway leaves a
+/// name that startup sweeps rather than a half-deleted live entry.
+pub fn remove_dir(path: &Path) -> io::Result<()> {
+    let mut removing = path.as_os_str().to_owned();
+    removing.push(".removing");
+    match std::fs::rename(path, &removing) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    std::fs::remove_dir_all(&removing)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A fresh directory for one test; no tempfile crate.
+    pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "tug-test-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn write_replaces_and_leaves_no_temp() {
+        let d = temp_dir("atomic");
+        let p = d.join("f.json");
+        write(&p, b"one").unwrap();
+        write(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        let err = write_with(&p, 0o644, |_| Err(io::Error::other("fill failed")));
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two", "failed write must keep the old content");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "failed write must leave no temp file");
+        remove_dir(&d).unwrap();
+        assert!(!d.exists());
+    }
+}
