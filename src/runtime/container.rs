@@ -220,7 +220,12 @@ fn create_inner(
         Some(p) => Some(UnixStream::connect(p).map_err(|e| format!("console socket {}: {e}", p.display()))?),
         None => None,
     };
-    nix::unistd::mkfifo(&sd.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| format!("cannot create exec fifo: {e}"))?;
+    // The fifo is reachable only through init's O_PATH descriptor (the state directory is 0700),
+    // so it can be writable by anyone: init opens it after switching to the container's user,
+    // which may be unprivileged or in a user namespace that does not map the host's root.
+    std::fs::set_permissions(&sd.dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(|e| format!("cannot chmod state directory: {e}"))?;
+    nix::unistd::mkfifo(&sd.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(|e| format!("cannot create exec fifo: {e}"))?;
+    std::fs::set_permissions(sd.fifo(), std::os::unix::fs::PermissionsExt::from_mode(0o622)).map_err(|e| format!("cannot chmod exec fifo: {e}"))?;
     let fifo = nix::fcntl::open(&sd.fifo(), nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| format!("cannot open exec fifo: {e}"))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.

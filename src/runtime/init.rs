@@ -245,8 +245,18 @@ fn stage2_container(ch: &mut Channel, cfg: &InitConfig, fifo: RawFd, console: Ra
     mounts::apply_sysctl(spec)?;
     // 5-8. Terminal, limits, credentials, working directory.
     let exe = prepare_process(process, console, filter.as_ref())?;
-    // 9. Ready: the runtime records the state and returns from `create`.
+    // 9. Ready: the runtime records the state and returns from `create`. From here on nobody
+    // reads the channel: failures go to the container's stderr, as the process's own would.
     ch.send(&FromInit::Ready).map_err(|e| e.to_string())?;
+    if let Err(e) = wait_start_and_exec(cfg, process, &exe, fifo, filter.as_ref()) {
+        eprintln!("tug-init: {e}");
+        std::process::exit(127);
+    }
+    Ok(())
+}
+
+fn wait_start_and_exec(cfg: &InitConfig, process: &Process, exe: &CString, fifo: RawFd, filter: Option<&seccomp::Filter>) -> Result<(), String> {
+    let spec = &cfg.spec;
     // 10. Wait for `start`: opening the fifo for writing blocks until start opens it to read.
     let fifo_path = format!("/proc/self/fd/{fifo}");
     let w = open(fifo_path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| format!("cannot open exec fifo: {e}"))?;
@@ -263,7 +273,7 @@ fn stage2_container(ch: &mut Channel, cfg: &InitConfig, fifo: RawFd, console: Ra
         state["pid"] = serde_json::json!(std::process::id());
         hooks::run("startContainer", &h.start_container, &state)?;
     }
-    exec_process(process, &exe, filter.as_ref())
+    exec_process(process, exe, filter)
 }
 
 /// Stage 2 of exec: already inside every namespace of the container.

@@ -1,0 +1,6 @@
+//! The integration tests: one binary, one module per area. They run the built executable as root
+//! (CI is root): real namespaces, mounts and cgroups.
+
+mod applets;
+mod runtime;
+mod util;

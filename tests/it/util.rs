@@ -1,0 +1,158 @@
+//! Test helpers: temp dirs, a busybox bundle, and running the built binary under its applet names.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// The built executable.
+pub fn tug() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tug"))
+}
+
+/// A directory removed on drop.
+pub struct Dir {
+    pub path: PathBuf,
+}
+
+impl Dir {
+    pub fn new(tag: &str) -> Dir {
+        let path = std::env::temp_dir().join(format!("tug-it-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Dir { path }
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A unique name for ids and cgroups.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Debian's busybox-static, which the tests need (CI installs it).
+pub fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("busybox-static is required for these tests: apt-get install busybox-static");
+}
+
+/// Fills `rootfs` with busybox and a symlink per applet.
+pub fn make_rootfs(rootfs: &Path) {
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox()).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+}
+
+/// A bundle: busybox rootfs plus the runtime's default config, edited by `edit`.
+pub struct Bundle {
+    pub dir: Dir,
+    pub state: PathBuf,
+}
+
+impl Bundle {
+    pub fn new(tag: &str, args: &[&str], edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
+        let dir = Dir::new(tag);
+        make_rootfs(&dir.join("rootfs"));
+        let out = Command::new(tug()).args(["runtime", "spec", "--bundle"]).arg(&dir.path).output().unwrap();
+        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(args);
+        cfg["root"]["readonly"] = false.into();
+        cfg["linux"]["cgroupsPath"] = format!("/tugtest/{}", unique(tag)).into();
+        edit(&mut cfg);
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        let state = dir.join("state");
+        Bundle { dir, state }
+    }
+
+    pub fn config(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.dir.join("config.json")).unwrap()).unwrap()
+    }
+
+    pub fn set_config(&self, cfg: &serde_json::Value) {
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+    }
+
+    /// `tug runtime --root <state> ARGS…` (with `--bundle` added for create/run).
+    ///
+    /// Output goes through files, not pipes: a created or detached container inherits the
+    /// runtime's stdio and would hold a pipe open long after the runtime exits.
+    pub fn rt(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(tug());
+        cmd.arg("runtime").arg("--root").arg(&self.state);
+        if matches!(args.first(), Some(&"create") | Some(&"run")) {
+            cmd.arg(args[0]).arg("--bundle").arg(&self.dir.path).args(&args[1..]);
+        } else {
+            cmd.args(args);
+        }
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let (out_path, err_path) = (self.dir.join(&format!(".out{n}")), self.dir.join(&format!(".err{n}")));
+        let out_f = std::fs::File::create(&out_path).unwrap();
+        let err_f = std::fs::File::create(&err_path).unwrap();
+        let status = cmd.stdin(std::process::Stdio::null()).stdout(out_f).stderr(err_f).status().unwrap();
+        let o = Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() };
+        let _ = std::fs::remove_file(out_path);
+        let _ = std::fs::remove_file(err_path);
+        o
+    }
+
+    /// The OCI state of `id`.
+    pub fn state_of(&self, id: &str) -> serde_json::Value {
+        let out = self.rt(&["state", id]);
+        assert!(out.status.success(), "state: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The cgroup path the config asks for.
+    pub fn cgroup_path(&self) -> String {
+        self.config()["linux"]["cgroupsPath"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        // Never leave a container behind, whatever the test did.
+        if let Ok(rd) = std::fs::read_dir(&self.state) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.rt(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(o: Output) -> String {
+    assert!(o.status.success(), "failed ({:?}): stdout {} stderr {}", o.status, stdout(&o), stderr(&o));
+    stdout(&o)
+}
