@@ -85,10 +85,7 @@ pub fn mask(names: &[String]) -> u64 {
 
 /// The highest capability this kernel knows.
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// Drops every capability not in `bounding` from the bounding set. Needs CAP_SETPCAP, so it runs
@@ -147,7 +144,13 @@ pub fn apply(caps: &Capabilities) -> io::Result<()> {
         if let Some(c) = number(name) {
             // SAFETY: prctl with integer arguments only.
             let r = unsafe {
-                libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, libc::c_ulong::from(c), 0, 0)
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    libc::c_ulong::from(c),
+                    0,
+                    0,
+                )
             };
             if r != 0 {
                 return Err(io::Error::last_os_error());

@@ -260,7 +260,14 @@ fn list(g: &Global, format: &str, quiet: bool) -> Result<(), String> {
         .iter()
         .map(|(st, s)| {
             let pid = if *s == Status::Stopped { 0 } else { st.pid };
-            [st.id.clone(), pid.to_string(), s.as_str().to_string(), st.bundle.display().to_string(), st.created.clone(), "root".to_string()]
+            [
+                st.id.clone(),
+                pid.to_string(),
+                s.as_str().to_string(),
+                st.bundle.display().to_string(),
+                st.created.clone(),
+                "root".to_string(),
+            ]
         })
         .collect();
     let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
@@ -290,7 +297,8 @@ fn ps(g: &Global, id: &str, format: &str) -> Result<(), String> {
     println!("{:>8} CMD", "PID");
     for pid in pids {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd: Vec<String> = cmd.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+        let cmd: Vec<String> =
+            cmd.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
         println!("{pid:>8} {}", cmd.join(" "));
     }
     Ok(())
@@ -301,7 +309,8 @@ fn exec(g: &Global, a: ExecArgs) -> Result<i32, String> {
         Some(path) => {
             let data = std::fs::read(path).map_err(|e| format!("--process {}: {e}", path.display()))?;
             let de = &mut serde_json::Deserializer::from_slice(&data);
-            serde_path_to_error::deserialize::<_, Process>(de).map_err(|e| format!("--process {}: {}: {}", path.display(), e.path(), e.inner()))?
+            serde_path_to_error::deserialize::<_, Process>(de)
+                .map_err(|e| format!("--process {}: {}: {}", path.display(), e.path(), e.inner()))?
         }
         None => {
             if a.args.is_empty() {

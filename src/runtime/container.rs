@@ -132,12 +132,16 @@ fn spawn_init(preserve_fds: u32, fifo: Option<&OwnedFd>, console: Option<&UnixSt
 
 fn write_id_maps(pid: Pid, spec: &Spec) -> Res<()> {
     let linux = spec.linux.clone().unwrap_or_default();
-    let fmt = |maps: &[super::spec::IdMapping]| maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect::<String>();
+    let fmt = |maps: &[super::spec::IdMapping]| {
+        maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect::<String>()
+    };
     if !linux.uid_mappings.is_empty() {
-        std::fs::write(format!("/proc/{pid}/uid_map"), fmt(&linux.uid_mappings)).map_err(|e| format!("linux.uidMappings: {e}"))?;
+        std::fs::write(format!("/proc/{pid}/uid_map"), fmt(&linux.uid_mappings))
+            .map_err(|e| format!("linux.uidMappings: {e}"))?;
     }
     if !linux.gid_mappings.is_empty() {
-        std::fs::write(format!("/proc/{pid}/gid_map"), fmt(&linux.gid_mappings)).map_err(|e| format!("linux.gidMappings: {e}"))?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), fmt(&linux.gid_mappings))
+            .map_err(|e| format!("linux.gidMappings: {e}"))?;
     }
     Ok(())
 }
@@ -208,7 +212,8 @@ fn create_inner(
 ) -> Res<State> {
     let linux = spec.linux.clone().unwrap_or_default();
     std::fs::copy(bundle.join("config.json"), sd.config()).map_err(|e| format!("cannot copy config.json: {e}"))?;
-    let layout = cgroups::detect(&g.cgroup_root).map_err(|e| format!("cannot detect cgroups at {}: {e}", g.cgroup_root.display()))?;
+    let layout = cgroups::detect(&g.cgroup_root)
+        .map_err(|e| format!("cannot detect cgroups at {}: {e}", g.cgroup_root.display()))?;
     let rel = cgroups::resolve_path(linux.cgroups_path.as_deref(), id)?;
     let cg = Cgroup::new(&layout, &rel);
     cg.create().map_err(|e| format!("cannot create cgroup {rel}: {e}"))?;
@@ -223,11 +228,18 @@ fn create_inner(
     // The fifo is reachable only through init's O_PATH descriptor (the state directory is 0700),
     // so it can be writable by anyone: init opens it after switching to the container's user,
     // which may be unprivileged or in a user namespace that does not map the host's root.
-    std::fs::set_permissions(&sd.dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(|e| format!("cannot chmod state directory: {e}"))?;
-    nix::unistd::mkfifo(&sd.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(|e| format!("cannot create exec fifo: {e}"))?;
-    std::fs::set_permissions(sd.fifo(), std::os::unix::fs::PermissionsExt::from_mode(0o622)).map_err(|e| format!("cannot chmod exec fifo: {e}"))?;
-    let fifo = nix::fcntl::open(&sd.fifo(), nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| format!("cannot open exec fifo: {e}"))?;
+    std::fs::set_permissions(&sd.dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(|e| format!("cannot chmod state directory: {e}"))?;
+    nix::unistd::mkfifo(&sd.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| format!("cannot create exec fifo: {e}"))?;
+    std::fs::set_permissions(sd.fifo(), std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| format!("cannot chmod exec fifo: {e}"))?;
+    let fifo = nix::fcntl::open(
+        &sd.fifo(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open exec fifo: {e}"))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
     let rootfs = spec.rootfs(bundle);
@@ -317,7 +329,11 @@ fn reply(ch: &mut Channel, r: &Res<()>) -> Res<()> {
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Res<()> {
-    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map_err(|e| e.to_string())?.join(path) };
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| e.to_string())?.join(path)
+    };
     atomic::write(&path, pid.to_string().as_bytes()).map_err(|e| format!("pid file {}: {e}", path.display()))
 }
 
@@ -342,10 +358,19 @@ pub fn start(g: &Global, id: &str) -> Res<()> {
     let (mut st, sd) = load(g, id)?;
     match st.status(&sd) {
         Status::Created => {}
-        s => return Err(format!("cannot start a container that has {}", if s == Status::Stopped { "stopped".to_string() } else { format!("already started ({})", s.as_str()) })),
+        s => {
+            return Err(format!(
+                "cannot start a container that has {}",
+                if s == Status::Stopped { "stopped".to_string() } else { format!("already started ({})", s.as_str()) }
+            ))
+        }
     }
-    let fifo = nix::fcntl::open(&sd.fifo(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| format!("cannot open exec fifo: {e}"))?;
+    let fifo = nix::fcntl::open(
+        &sd.fifo(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open exec fifo: {e}"))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     let mut f = unsafe { File::from_raw_fd(fifo) };
     // Init opens its end as soon as ours is open; wait for its byte, but not for a dead init.
@@ -514,11 +539,8 @@ pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
         return Err("cannot allocate tty without a console socket".into());
     }
     let mut spec = load_saved_spec(&sd)?;
-    let join: Vec<String> = spec
-        .linux
-        .as_ref()
-        .map(|l| l.namespaces.iter().map(|n| n.kind.clone()).collect())
-        .unwrap_or_default();
+    let join: Vec<String> =
+        spec.linux.as_ref().map(|l| l.namespaces.iter().map(|n| n.kind.clone()).collect()).unwrap_or_default();
     spec.process = Some(o.process.clone());
     spec.hooks = None;
     if !o.detach {
@@ -593,7 +615,12 @@ pub fn freeze(g: &Global, id: &str, frozen: bool) -> Res<()> {
 /// Every container id under the state root.
 pub fn list_ids(g: &Global) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_dir(&g.root)
-        .map(|rd| rd.flatten().filter(|e| e.path().join("state.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().join("state.json").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     ids.sort();
     ids

@@ -58,12 +58,10 @@ pub fn main(_args: Vec<OsString>) -> ExitCode {
     // SAFETY: prctl with integer arguments. Non-dumpable keeps /proc/<pid>/exe and /proc/<pid>/mem
     // of this process out of reach of the container (CVE-2019-5736 class).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let fds: Vec<RawFd> = std::env::var(FDS_ENV)
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.parse().unwrap_or(-1))
-        .collect();
-    let (sync, fifo, console) = (fds.first().copied().unwrap_or(-1), fds.get(1).copied().unwrap_or(-1), fds.get(2).copied().unwrap_or(-1));
+    let fds: Vec<RawFd> =
+        std::env::var(FDS_ENV).unwrap_or_default().split(',').map(|s| s.parse().unwrap_or(-1)).collect();
+    let (sync, fifo, console) =
+        (fds.first().copied().unwrap_or(-1), fds.get(1).copied().unwrap_or(-1), fds.get(2).copied().unwrap_or(-1));
     if sync < 0 {
         eprintln!("tug-init: this applet is started by tug-runtime only");
         return ExitCode::from(2);
@@ -108,7 +106,8 @@ fn proc_ns_name(kind: &str) -> &str {
 }
 
 fn open_ns(path: &str) -> Result<OwnedFd, String> {
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| format!("cannot open namespace {path}: {e}"))?;
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("cannot open namespace {path}: {e}"))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -131,13 +130,12 @@ fn stage1(ch: &mut Channel, cfg: &InitConfig, fifo: RawFd, console: RawFd) -> Re
             }
             continue;
         }
-        match cfg.spec.namespace(kind) {
-            Some(ns) => match ns.path.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(ns) = cfg.spec.namespace(kind) {
+            match ns.path.as_deref().filter(|p| !p.is_empty()) {
                 Some(path) => joins.push((kind.to_string(), open_ns(path)?, flag)),
                 None if kind == "user" => userns_create = true,
                 None => create |= flag,
-            },
-            None => {}
+            }
         }
     }
     // The user namespace comes first: every other namespace created after it is owned by it.
@@ -208,7 +206,13 @@ fn write_time_offsets(spec: &Spec) -> Result<(), String> {
 }
 
 /// Stage 2 of create: the container's pid 1.
-fn stage2_container(ch: &mut Channel, cfg: &InitConfig, fifo: RawFd, console: RawFd, filter: Option<seccomp::Filter>) -> Result<(), String> {
+fn stage2_container(
+    ch: &mut Channel,
+    cfg: &InitConfig,
+    fifo: RawFd,
+    console: RawFd,
+    filter: Option<seccomp::Filter>,
+) -> Result<(), String> {
     let spec = &cfg.spec;
     let process = spec.process.as_ref().ok_or("process: missing")?;
     if spec.namespace("mount").is_none() {
@@ -255,11 +259,18 @@ fn stage2_container(ch: &mut Channel, cfg: &InitConfig, fifo: RawFd, console: Ra
     Ok(())
 }
 
-fn wait_start_and_exec(cfg: &InitConfig, process: &Process, exe: &CString, fifo: RawFd, filter: Option<&seccomp::Filter>) -> Result<(), String> {
+fn wait_start_and_exec(
+    cfg: &InitConfig,
+    process: &Process,
+    exe: &CString,
+    fifo: RawFd,
+    filter: Option<&seccomp::Filter>,
+) -> Result<(), String> {
     let spec = &cfg.spec;
     // 10. Wait for `start`: opening the fifo for writing blocks until start opens it to read.
     let fifo_path = format!("/proc/self/fd/{fifo}");
-    let w = open(fifo_path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| format!("cannot open exec fifo: {e}"))?;
+    let w = open(fifo_path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("cannot open exec fifo: {e}"))?;
     nix::unistd::write(
         // SAFETY: `w` was just opened and is closed right after.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(w) },
@@ -302,7 +313,8 @@ fn prepare_process(p: &Process, console: RawFd, filter: Option<&seccomp::Filter>
         }
         let (master, slave) = console::open_pty(p.console_size).map_err(|e| format!("cannot open pty: {e}"))?;
         let name = nix::pty::ptsname_r(&master).unwrap_or_default();
-        console::send_fd(console, master.as_raw_fd(), &name).map_err(|e| format!("cannot send pty to console socket: {e}"))?;
+        console::send_fd(console, master.as_raw_fd(), &name)
+            .map_err(|e| format!("cannot send pty to console socket: {e}"))?;
         drop(master);
         let _ = nix::unistd::close(console);
         console::become_tty(&slave).map_err(|e| format!("cannot set up terminal: {e}"))?;
@@ -310,7 +322,8 @@ fn prepare_process(p: &Process, console: RawFd, filter: Option<&seccomp::Filter>
         let _ = nix::unistd::setsid();
     }
     for (i, r) in p.rlimits.iter().enumerate() {
-        let res = rlimit_resource(&r.kind).ok_or_else(|| format!("process.rlimits[{i}].type: unknown rlimit {:?}", r.kind))?;
+        let res = rlimit_resource(&r.kind)
+            .ok_or_else(|| format!("process.rlimits[{i}].type: unknown rlimit {:?}", r.kind))?;
         let lim = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
         // SAFETY: setrlimit reads one rlimit struct that lives for the call.
         if unsafe { libc::setrlimit(res, &lim) } != 0 {
@@ -354,7 +367,8 @@ fn find_executable(p: &Process) -> Result<CString, String> {
         if meta.is_dir() {
             return Err(format!("exec: {arg0:?}: is a directory"));
         }
-        nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).map_err(|_| format!("exec: {arg0:?}: permission denied"))
+        nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+            .map_err(|_| format!("exec: {arg0:?}: permission denied"))
     };
     if arg0.contains('/') {
         check(Path::new(arg0))?;
@@ -364,7 +378,8 @@ fn find_executable(p: &Process) -> Result<CString, String> {
     for dir in path_var.split(':').filter(|d| !d.is_empty()) {
         let candidate = Path::new(dir).join(arg0);
         if candidate.is_file() && check(&candidate).is_ok() {
-            return CString::new(candidate.to_string_lossy().as_bytes()).map_err(|_| "process.args[0]: NUL byte".into());
+            return CString::new(candidate.to_string_lossy().as_bytes())
+                .map_err(|_| "process.args[0]: NUL byte".into());
         }
     }
     Err(format!("exec: {arg0:?}: executable file not found in $PATH"))
@@ -372,8 +387,18 @@ fn find_executable(p: &Process) -> Result<CString, String> {
 
 /// The last step: the filter (when no_new_privs let it wait until now), then execve.
 fn exec_process(p: &Process, exe: &CString, filter: Option<&seccomp::Filter>) -> Result<(), String> {
-    let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>().map_err(|_| "process.args: NUL byte")?;
-    let env: Vec<CString> = p.env.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>().map_err(|_| "process.env: NUL byte")?;
+    let args: Vec<CString> = p
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "process.args: NUL byte")?;
+    let env: Vec<CString> = p
+        .env
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "process.env: NUL byte")?;
     if p.no_new_privileges {
         if let Some(f) = filter {
             f.install().map_err(|e| format!("cannot load seccomp filter: {e}"))?;

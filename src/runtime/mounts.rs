@@ -162,7 +162,11 @@ fn remount_bind(path: &Path, flags: MsFlags) -> Res<()> {
 fn make_mount_point(dest: &Path, file: bool) -> Res<()> {
     if file {
         if let Some(parent) = dest.parent() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|e| err("cannot create", parent, e))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| err("cannot create", parent, e))?;
         }
         if std::fs::symlink_metadata(dest).is_err() {
             std::fs::OpenOptions::new()
@@ -203,7 +207,7 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, bundle: &Path, ns: &NsInfo) ->
     }
     let mut dev_bound = false;
     for (i, m) in spec.mounts.iter().enumerate() {
-        if m.destination == "/dev" && m.kind.as_deref() == Some("bind") || (m.destination == "/dev" && parse_options(&m.options).bind) {
+        if m.destination == "/dev" && (m.kind.as_deref() == Some("bind") || parse_options(&m.options).bind) {
             dev_bound = true;
         }
         mount_one(m, rootfs, bundle, ns).map_err(|e| format!("mounts[{i}] ({}): {e}", m.destination))?;
@@ -261,7 +265,10 @@ fn mount_one(m: &Mount, rootfs: &Path, bundle: &Path, ns: &NsInfo) -> Res<()> {
             let host = if kind == "sysfs" { "/sys" } else { "/dev/mqueue" };
             mount(Some(host), &dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
                 .map_err(|e| err("cannot bind", Path::new(host), e))?;
-            remount_bind(&dest, MsFlags::MS_RDONLY | (o.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)))?;
+            remount_bind(
+                &dest,
+                MsFlags::MS_RDONLY | (o.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)),
+            )?;
         }
         Err(e) => return Err(format!("cannot mount {kind} on {}: {e}", dest.display())),
     }
@@ -280,7 +287,8 @@ fn set_propagation(dest: &Path, prop: MsFlags) -> Res<()> {
 /// namespace), then made read-only if asked.
 fn mount_cgroup(dest: &Path, o: &Options, ns: &NsInfo) -> Res<()> {
     let host = Path::new("/sys/fs/cgroup");
-    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     let path_of = |controllers: &str| -> Option<String> {
         own.lines().find_map(|l| {
             let mut it = l.splitn(3, ':');
@@ -289,16 +297,21 @@ fn mount_cgroup(dest: &Path, o: &Options, ns: &NsInfo) -> Res<()> {
         })
     };
     let base = o.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
-    let is_v2 = nix::sys::statfs::statfs(host).map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).unwrap_or(false);
+    let is_v2 = nix::sys::statfs::statfs(host)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
     if is_v2 {
         if ns.cgroupns {
-            return mount(Some("cgroup2"), dest, Some("cgroup2"), o.flags, None::<&str>).map_err(|e| err("cannot mount cgroup2 on", dest, e));
+            return mount(Some("cgroup2"), dest, Some("cgroup2"), o.flags, None::<&str>)
+                .map_err(|e| err("cannot mount cgroup2 on", dest, e));
         }
         let own_dir = host.join(path_of("").unwrap_or_default().trim_start_matches('/'));
-        mount(Some(&own_dir), dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| err("cannot bind", &own_dir, e))?;
+        mount(Some(&own_dir), dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| err("cannot bind", &own_dir, e))?;
         return remount_bind(dest, o.flags & !MsFlags::MS_REC);
     }
-    mount(Some("tmpfs"), dest, Some("tmpfs"), base, Some("mode=755")).map_err(|e| err("cannot mount tmpfs on", dest, e))?;
+    mount(Some("tmpfs"), dest, Some("tmpfs"), base, Some("mode=755"))
+        .map_err(|e| err("cannot mount tmpfs on", dest, e))?;
     let entries = std::fs::read_dir(host).map_err(|e| err("cannot read", host, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -324,7 +337,8 @@ fn mount_cgroup(dest: &Path, o: &Options, ns: &NsInfo) -> Res<()> {
             continue;
         }
         make_mount_point(&target, false)?;
-        mount(Some(&src), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| err("cannot bind", &src, e))?;
+        mount(Some(&src), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| err("cannot bind", &src, e))?;
         remount_bind(&target, base | (o.flags & MsFlags::MS_RDONLY))?;
     }
     if o.flags.contains(MsFlags::MS_RDONLY) {
@@ -336,18 +350,25 @@ fn mount_cgroup(dest: &Path, o: &Options, ns: &NsInfo) -> Res<()> {
 
 /// The devices every container gets (runtime-spec "Default Devices").
 pub fn default_devices() -> Vec<Device> {
-    [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
-        .iter()
-        .map(|(p, ma, mi)| Device {
-            kind: "c".into(),
-            path: (*p).into(),
-            major: *ma,
-            minor: *mi,
-            file_mode: Some(0o666),
-            uid: Some(0),
-            gid: Some(0),
-        })
-        .collect()
+    [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+    .iter()
+    .map(|(p, ma, mi)| Device {
+        kind: "c".into(),
+        path: (*p).into(),
+        major: *ma,
+        minor: *mi,
+        file_mode: Some(0o666),
+        uid: Some(0),
+        gid: Some(0),
+    })
+    .collect()
 }
 
 /// Creates device nodes (or, in a user namespace where mknod is refused, binds the host's).
@@ -355,7 +376,11 @@ fn create_devices(rootfs: &Path, devices: &[Device], userns: bool) -> Res<()> {
     for (i, d) in devices.iter().enumerate() {
         let dest = secure_join(rootfs, &d.path);
         if let Some(parent) = dest.parent() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|e| err("cannot create", parent, e))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| err("cannot create", parent, e))?;
         }
         if userns {
             make_mount_point(&dest, true)?;
@@ -384,7 +409,12 @@ fn create_devices(rootfs: &Path, devices: &[Device], userns: bool) -> Res<()> {
 
 fn dev_symlinks(rootfs: &Path) -> Res<()> {
     let dev = secure_join(rootfs, "/dev");
-    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "core"));
     }
@@ -407,12 +437,17 @@ fn dev_symlinks(rootfs: &Path) -> Res<()> {
 pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Res<()> {
     if no_pivot {
         std::env::set_current_dir(rootfs).map_err(|e| err("cannot chdir", rootfs, e))?;
-        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|e| err("cannot move", rootfs, e))?;
+        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(|e| err("cannot move", rootfs, e))?;
         nix::unistd::chroot(".").map_err(|e| err("cannot chroot", rootfs, e))?;
         return std::env::set_current_dir("/").map_err(|e| format!("cannot chdir /: {e}"));
     }
-    let old = nix::fcntl::open("/", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("cannot open /: {e}"))?;
+    let old = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open /: {e}"))?;
     std::env::set_current_dir(rootfs).map_err(|e| err("cannot chdir", rootfs, e))?;
     // pivot_root(".", ".") stacks the old root under the new one; it is then unmounted from the
     // old root's point of view, with no directory needed inside the image.
@@ -434,16 +469,22 @@ pub fn finish_rootfs(spec: &Spec) -> Res<()> {
         if std::fs::symlink_metadata(path).is_err() {
             continue;
         }
-        mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| err("cannot bind", path, e))?;
-        remount_bind(path, MsFlags::MS_RDONLY | MsFlags::MS_REC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+        mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| err("cannot bind", path, e))?;
+        remount_bind(
+            path,
+            MsFlags::MS_RDONLY | MsFlags::MS_REC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )?;
     }
     for p in &linux.masked_paths {
         let path = Path::new(p);
         let Ok(meta) = std::fs::metadata(path) else { continue };
         if meta.is_dir() {
-            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).map_err(|e| err("cannot mask", path, e))?;
+            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+                .map_err(|e| err("cannot mask", path, e))?;
         } else {
-            mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| err("cannot mask", path, e))?;
+            mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(|e| err("cannot mask", path, e))?;
         }
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
@@ -464,7 +505,6 @@ pub fn apply_sysctl(spec: &Spec) -> Res<()> {
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -39,10 +39,7 @@ pub struct Filter {
 
 impl std::fmt::Debug for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Filter")
-            .field("instructions", &self.program.len())
-            .field("flags", &self.flags)
-            .finish()
+        f.debug_struct("Filter").field("instructions", &self.program.len()).field("flags", &self.flags).finish()
     }
 }
 
@@ -73,9 +70,7 @@ impl Filter {
         }
         if ret > 0 {
             // With TSYNC a positive return is the id of a thread that could not be synchronized.
-            return Err(io::Error::other(format!(
-                "seccomp: thread {ret} cannot be synchronized (TSYNC)"
-            )));
+            return Err(io::Error::other(format!("seccomp: thread {ret} cannot be synchronized (TSYNC)")));
         }
         Ok(())
     }
@@ -94,18 +89,10 @@ const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
 
 #[cfg_attr(not(any(target_arch = "x86_64", test)), allow(dead_code))]
-const X86_64: Arch = Arch {
-    audit: AUDIT_ARCH_X86_64,
-    syscalls: X86_64_SYSCALLS,
-    has_x32: true,
-};
+const X86_64: Arch = Arch { audit: AUDIT_ARCH_X86_64, syscalls: X86_64_SYSCALLS, has_x32: true };
 
 #[cfg_attr(not(any(target_arch = "aarch64", test)), allow(dead_code))]
-const AARCH64: Arch = Arch {
-    audit: AUDIT_ARCH_AARCH64,
-    syscalls: AARCH64_SYSCALLS,
-    has_x32: false,
-};
+const AARCH64: Arch = Arch { audit: AUDIT_ARCH_AARCH64, syscalls: AARCH64_SYSCALLS, has_x32: false };
 
 #[cfg(target_arch = "x86_64")]
 const NATIVE: Option<Arch> = Some(X86_64);
@@ -171,11 +158,7 @@ fn compile_for(spec: &Seccomp, arch: Arch) -> Result<Filter, String> {
     // Other ABIs cannot be checked by number (we only have the native table), so they get the
     // default action when it denies and are killed when it would let them through unchecked.
     let allows = |ret: u32| matches!(ret & libc::SECCOMP_RET_ACTION_FULL, RET_ALLOW | RET_LOG);
-    let uncompiled = if allows(default) {
-        KILL_PROCESS
-    } else {
-        default
-    };
+    let uncompiled = if allows(default) { KILL_PROCESS } else { default };
     let mut foreign: Vec<u32> = Vec::new();
     let mut x32 = KILL_PROCESS;
     for (i, name) in spec.architectures.iter().enumerate() {
@@ -187,9 +170,7 @@ fn compile_for(spec: &Seccomp, arch: Arch) -> Result<Filter, String> {
             .iter()
             .find(|(n, _)| n == name)
             .map(|&(_, a)| a)
-            .ok_or_else(|| {
-                format!("linux.seccomp.architectures[{i}]: unknown architecture {name:?}")
-            })?;
+            .ok_or_else(|| format!("linux.seccomp.architectures[{i}]: unknown architecture {name:?}"))?;
         if audit != arch.audit && !foreign.contains(&audit) {
             foreign.push(audit);
         }
@@ -245,12 +226,7 @@ const RET_LOG: u32 = libc::SECCOMP_RET_LOG;
 
 /// Turns an SCMP_ACT_* name into a SECCOMP_RET_* value; errno (or the trace value) goes in the
 /// 16 data bits and defaults to EPERM as in runc.
-fn parse_action(
-    name: &str,
-    errno: Option<u32>,
-    field: &str,
-    errno_field: &str,
-) -> Result<u32, String> {
+fn parse_action(name: &str, errno: Option<u32>, field: &str, errno_field: &str) -> Result<u32, String> {
     let data = || -> Result<u32, String> {
         let value = errno.unwrap_or(EPERM);
         if value > libc::SECCOMP_RET_DATA {
@@ -278,11 +254,7 @@ fn parse_flags(names: &[String]) -> Result<libc::c_ulong, String> {
             "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
             "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-            _ => {
-                return Err(format!(
-                    "linux.seccomp.flags[{i}]: unsupported flag {name:?}"
-                ))
-            }
+            _ => return Err(format!("linux.seccomp.flags[{i}]: unsupported flag {name:?}")),
         };
     }
     Ok(flags)
@@ -316,12 +288,7 @@ struct Rule {
 
 fn parse_rule(rule: &SyscallRule, i: usize) -> Result<Rule, String> {
     let field = format!("linux.seccomp.syscalls[{i}]");
-    let action = parse_action(
-        &rule.action,
-        rule.errno_ret,
-        &format!("{field}.action"),
-        &format!("{field}.errnoRet"),
-    )?;
+    let action = parse_action(&rule.action, rule.errno_ret, &format!("{field}.action"), &format!("{field}.errnoRet"))?;
     let conds = rule
         .args
         .iter()
@@ -345,12 +312,7 @@ fn parse_arg(arg: &SyscallArg, field: &str) -> Result<Cond, String> {
         "SCMP_CMP_MASKED_EQ" => Op::MaskedEq,
         other => return Err(format!("{field}.op: unknown operator {other:?}")),
     };
-    Ok(Cond {
-        index: arg.index,
-        op,
-        value: arg.value,
-        value_two: arg.value_two,
-    })
+    Ok(Cond { index: arg.index, op, value: arg.value, value_two: arg.value_two })
 }
 
 // ---- layout --------------------------------------------------------------------------------
@@ -368,11 +330,7 @@ enum Leaf {
 
 /// Splits the 32-bit number space into intervals `(first number, leaf)`, sorted, the first at 0.
 /// Neighbouring numbers with the same plain action share one interval.
-fn intervals(
-    per_syscall: BTreeMap<u32, Vec<Rule>>,
-    default: u32,
-    x32: Option<u32>,
-) -> Vec<(u32, Leaf)> {
+fn intervals(per_syscall: BTreeMap<u32, Vec<Rule>>, default: u32, x32: Option<u32>) -> Vec<(u32, Leaf)> {
     let mut out: Vec<(u32, Leaf)> = vec![(0, Leaf::Ret(default))];
     let push = |out: &mut Vec<(u32, Leaf)>, start: u32, leaf: Leaf| {
         // A later interval starting at the same number replaces the placeholder before it.
@@ -397,14 +355,7 @@ fn intervals(
             }
             conditional.push(rule);
         }
-        let leaf = if conditional.is_empty() {
-            Leaf::Ret(tail)
-        } else {
-            Leaf::Check {
-                rules: conditional,
-                tail,
-            }
-        };
+        let leaf = if conditional.is_empty() { Leaf::Ret(tail) } else { Leaf::Check { rules: conditional, tail } };
         push(&mut out, nr, leaf);
         if let Some(next) = nr.checked_add(1) {
             push(&mut out, next, Leaf::Ret(default));
@@ -653,17 +604,11 @@ impl Asm {
                             Tgt::Next => n,
                             Tgt::To(l) => target(l, after)?,
                         };
-                        u8::try_from(off)
-                            .map_err(|_| "linux.seccomp: internal error: jump too long".into())
+                        u8::try_from(off).map_err(|_| "linux.seccomp: internal error: jump too long".into())
                     };
                     let t_off = if far_t { 0 } else { near(jt)? };
                     let f_off = if far_f { u8::from(far_t) } else { near(jf)? };
-                    out.push(libc::sock_filter {
-                        code: BPF_JMP_K | op,
-                        jt: t_off,
-                        jf: f_off,
-                        k,
-                    });
+                    out.push(libc::sock_filter { code: BPF_JMP_K | op, jt: t_off, jf: f_off, k });
                     let far_targets = [(far_t, jt), (far_f, jf)];
                     for (j, (_, t)) in far_targets.into_iter().filter(|(f, _)| *f).enumerate() {
                         let Tgt::To(l) = t else {
@@ -686,12 +631,7 @@ const BPF_JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA
 const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    libc::sock_filter { code, jt: 0, jf: 0, k }
 }
 
 fn to_u32(n: usize) -> Result<u32, String> {
@@ -706,10 +646,7 @@ fn to_u32(n: usize) -> Result<u32, String> {
 /// `clone` without namespace flags, `clone3` answering ENOSYS so libc falls back to `clone`, and
 /// `chroot` (CAP_SYS_CHROOT is a default capability). Rules that need other capabilities are left
 /// out.
-#[allow(
-    dead_code,
-    reason = "the daemon's default for `docker run`; the runtime alone never needs it"
-)]
+#[allow(dead_code, reason = "the daemon's default for `docker run`; the runtime alone never needs it")]
 pub fn default_profile() -> Seccomp {
     docker_profile(cfg!(target_arch = "aarch64"))
 }
@@ -722,12 +659,7 @@ fn docker_profile(aarch64: bool) -> Seccomp {
         args: Vec::new(),
     };
     let allow_if = |name: &str, index: u32, value: u64, op: &str| SyscallRule {
-        args: vec![SyscallArg {
-            index,
-            value,
-            value_two: 0,
-            op: op.into(),
-        }],
+        args: vec![SyscallArg { index, value, value_two: 0, op: op.into() }],
         ..allow(&[name])
     };
     let mut syscalls = vec![
@@ -1034,10 +966,7 @@ mod tests {
             match ins.code {
                 BPF_LD_W_ABS => {
                     let off = ins.k as usize;
-                    assert!(
-                        off.is_multiple_of(4) && off + 4 <= data.len(),
-                        "bad load {off}"
-                    );
+                    assert!(off.is_multiple_of(4) && off + 4 <= data.len(), "bad load {off}");
                     acc = u32::from_ne_bytes(data[off..off + 4].try_into().unwrap());
                     pc = next;
                 }
@@ -1126,10 +1055,7 @@ mod tests {
             assert_eq!(decide(&f, arch, "uname", NONE), RET_LOG);
             assert_eq!(decide(&f, arch, "kill", NONE), libc::SECCOMP_RET_TRACE | 7);
             assert_eq!(decide(&f, arch, "tkill", NONE), libc::SECCOMP_RET_TRAP);
-            assert_eq!(
-                decide(&f, arch, "tgkill", NONE),
-                libc::SECCOMP_RET_KILL_THREAD
-            );
+            assert_eq!(decide(&f, arch, "tgkill", NONE), libc::SECCOMP_RET_KILL_THREAD);
             assert_eq!(decide(&f, arch, "exit", NONE), KILL_PROCESS);
             assert_eq!(decide(&f, arch, "brk", NONE), libc::SECCOMP_RET_KILL_THREAD);
             // Unassigned and huge numbers get the default action.
@@ -1145,12 +1071,7 @@ mod tests {
                 names: vec!["getppid".into()],
                 action: "SCMP_ACT_ERRNO".into(),
                 errno_ret: Some(99),
-                args: vec![SyscallArg {
-                    index: 2,
-                    value,
-                    value_two,
-                    op: op.into(),
-                }],
+                args: vec![SyscallArg { index: 2, value, value_two, op: op.into() }],
             }],
             ..Seccomp::default()
         };
@@ -1195,11 +1116,7 @@ mod tests {
             for value in [v, 0, u64::MAX, 0xffff_ffff] {
                 let f = one_arg(op, value, 0);
                 for arg in probes {
-                    assert_eq!(
-                        matches(&f, arg),
-                        want(arg, value),
-                        "{op} {arg:#x} vs {value:#x}"
-                    );
+                    assert_eq!(matches(&f, arg), want(arg, value), "{op} {arg:#x} vs {value:#x}");
                 }
             }
         }
@@ -1232,11 +1149,7 @@ mod tests {
         for (mask, datum) in cases {
             let f = one_arg("SCMP_CMP_MASKED_EQ", mask, datum);
             for arg in probes {
-                assert_eq!(
-                    matches(&f, arg),
-                    arg & mask == datum,
-                    "{arg:#x} & {mask:#x} == {datum:#x}"
-                );
+                assert_eq!(matches(&f, arg), arg & mask == datum, "{arg:#x} & {mask:#x} == {datum:#x}");
             }
         }
     }
@@ -1276,61 +1189,35 @@ mod tests {
                 {"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]}]}"#,
         );
         let f = compile_for(&spec, X86_64).unwrap();
-        assert_eq!(
-            decide(&f, X86_64, "personality", [8, 0, 0, 0, 0, 0]),
-            RET_ALLOW
-        );
-        assert_eq!(
-            decide(&f, X86_64, "personality", [9, 0, 0, 0, 0, 0]),
-            errno(EPERM)
-        );
+        assert_eq!(decide(&f, X86_64, "personality", [8, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(decide(&f, X86_64, "personality", [9, 0, 0, 0, 0, 0]), errno(EPERM));
     }
 
     #[test]
     fn wrong_arch_and_x32() {
         let i386 = 0x4000_0003;
         let arm = 0x4000_0028;
-        let mut spec = parse(
-            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
-        );
+        let mut spec =
+            parse(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#);
         let f = compile_for(&spec, X86_64).unwrap();
         assert_eq!(run(&f.program, 0, i386, NONE), KILL_PROCESS);
         assert_eq!(run(&f.program, 0, AUDIT_ARCH_AARCH64, NONE), KILL_PROCESS);
-        assert_eq!(
-            run(&f.program, X32_SYSCALL_BIT, AUDIT_ARCH_X86_64, NONE),
-            KILL_PROCESS
-        );
+        assert_eq!(run(&f.program, X32_SYSCALL_BIT, AUDIT_ARCH_X86_64, NONE), KILL_PROCESS);
         // A tracer's "skip this call" nr -1 is not x32.
-        assert_eq!(
-            run(&f.program, u32::MAX, AUDIT_ARCH_X86_64, NONE),
-            errno(EPERM)
-        );
+        assert_eq!(run(&f.program, u32::MAX, AUDIT_ARCH_X86_64, NONE), errno(EPERM));
 
-        spec.architectures = vec![
-            "SCMP_ARCH_X86_64".into(),
-            "SCMP_ARCH_X86".into(),
-            "SCMP_ARCH_X32".into(),
-        ];
+        spec.architectures = vec!["SCMP_ARCH_X86_64".into(), "SCMP_ARCH_X86".into(), "SCMP_ARCH_X32".into()];
         let f = compile_for(&spec, X86_64).unwrap();
         assert_eq!(run(&f.program, 0, i386, NONE), errno(EPERM));
-        assert_eq!(
-            run(&f.program, X32_SYSCALL_BIT, AUDIT_ARCH_X86_64, NONE),
-            errno(EPERM)
-        );
-        assert_eq!(
-            run(&f.program, X32_SYSCALL_BIT | 3, AUDIT_ARCH_X86_64, NONE),
-            errno(EPERM)
-        );
+        assert_eq!(run(&f.program, X32_SYSCALL_BIT, AUDIT_ARCH_X86_64, NONE), errno(EPERM));
+        assert_eq!(run(&f.program, X32_SYSCALL_BIT | 3, AUDIT_ARCH_X86_64, NONE), errno(EPERM));
         assert_eq!(run(&f.program, 0, AUDIT_ARCH_X86_64, NONE), RET_ALLOW);
         assert_eq!(run(&f.program, 0, arm, NONE), KILL_PROCESS);
 
         // aarch64 has no x32 check: a huge number is just unknown.
         spec.architectures = vec!["SCMP_ARCH_AARCH64".into(), "SCMP_ARCH_ARM".into()];
         let f = compile_for(&spec, AARCH64).unwrap();
-        assert_eq!(
-            run(&f.program, X32_SYSCALL_BIT, AUDIT_ARCH_AARCH64, NONE),
-            errno(EPERM)
-        );
+        assert_eq!(run(&f.program, X32_SYSCALL_BIT, AUDIT_ARCH_AARCH64, NONE), errno(EPERM));
         assert_eq!(run(&f.program, 63, AUDIT_ARCH_AARCH64, NONE), RET_ALLOW);
         assert_eq!(run(&f.program, 63, arm, NONE), errno(EPERM));
         assert_eq!(run(&f.program, 63, AUDIT_ARCH_X86_64, NONE), KILL_PROCESS);
@@ -1352,31 +1239,24 @@ mod tests {
                 {"names":["c"],"action":"SCMP_ACT_ERRNO"},{"names":["d"],"action":"SCMP_ACT_FOO"}]}"#),
             r#"linux.seccomp.syscalls[3].action: unknown action "SCMP_ACT_FOO""#
         );
-        assert_eq!(
-            bad(r#"{"defaultAction":"KILL"}"#),
-            r#"linux.seccomp.defaultAction: unknown action "KILL""#
-        );
+        assert_eq!(bad(r#"{"defaultAction":"KILL"}"#), r#"linux.seccomp.defaultAction: unknown action "KILL""#);
         assert!(bad(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#).contains("not supported"));
-        assert!(bad(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_NOTIFY"}]}"#)
-            .starts_with("linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported"));
+        assert!(bad(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_NOTIFY"}]}"#
+        )
+        .starts_with("linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported"));
         assert_eq!(
-            bad(
-                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO",
-                "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":1,"op":"SCMP_CMP_XX"}]}]}"#
-            ),
+            bad(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO",
+                "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":1,"op":"SCMP_CMP_XX"}]}]}"#),
             r#"linux.seccomp.syscalls[0].args[1].op: unknown operator "SCMP_CMP_XX""#
         );
         assert_eq!(
-            bad(
-                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO",
-                "args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#
-            ),
+            bad(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO",
+                "args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#),
             "linux.seccomp.syscalls[0].args[0].index: 6 out of range (0-5)"
         );
         assert_eq!(
-            bad(
-                r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_Z80"]}"#
-            ),
+            bad(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_Z80"]}"#),
             r#"linux.seccomp.architectures[1]: unknown architecture "SCMP_ARCH_Z80""#
         );
         assert_eq!(
@@ -1404,39 +1284,15 @@ mod tests {
             let e = u32::try_from(i % 50).unwrap() + 1;
             let args = if i % 4 == 0 {
                 vec![
-                    SyscallArg {
-                        index: 0,
-                        value: 7,
-                        value_two: 0,
-                        op: "SCMP_CMP_NE".into(),
-                    },
-                    SyscallArg {
-                        index: 1,
-                        value: 0xff,
-                        value_two: 0x10,
-                        op: "SCMP_CMP_MASKED_EQ".into(),
-                    },
-                    SyscallArg {
-                        index: 5,
-                        value: 1 << 40,
-                        value_two: 0,
-                        op: "SCMP_CMP_LT".into(),
-                    },
+                    SyscallArg { index: 0, value: 7, value_two: 0, op: "SCMP_CMP_NE".into() },
+                    SyscallArg { index: 1, value: 0xff, value_two: 0x10, op: "SCMP_CMP_MASKED_EQ".into() },
+                    SyscallArg { index: 5, value: 1 << 40, value_two: 0, op: "SCMP_CMP_LT".into() },
                 ]
             } else {
                 Vec::new()
             };
-            let (action, ret) = if i % 2 == 0 {
-                ("SCMP_ACT_ALLOW", RET_ALLOW)
-            } else {
-                ("SCMP_ACT_ERRNO", errno(e))
-            };
-            rules.push(SyscallRule {
-                names: vec![name.into()],
-                action: action.into(),
-                errno_ret: Some(e),
-                args,
-            });
+            let (action, ret) = if i % 2 == 0 { ("SCMP_ACT_ALLOW", RET_ALLOW) } else { ("SCMP_ACT_ERRNO", errno(e)) };
+            rules.push(SyscallRule { names: vec![name.into()], action: action.into(), errno_ret: Some(e), args });
             expect.push((nr, ret));
         }
         for i in 0..30 {
@@ -1446,11 +1302,7 @@ mod tests {
                 ..SyscallRule::default()
             });
         }
-        let spec = Seccomp {
-            default_action: "SCMP_ACT_KILL_PROCESS".into(),
-            syscalls: rules,
-            ..Seccomp::default()
-        };
+        let spec = Seccomp { default_action: "SCMP_ACT_KILL_PROCESS".into(), syscalls: rules, ..Seccomp::default() };
         (spec, expect)
     }
 
@@ -1460,28 +1312,16 @@ mod tests {
             let (spec, expect) = big_profile(arch);
             assert!(spec.syscalls.iter().map(|r| r.names.len()).sum::<usize>() >= 400);
             let f = compile_for(&spec, arch).unwrap();
-            assert!(
-                f.program.len() < MAX_INSNS,
-                "{} instructions",
-                f.program.len()
-            );
+            assert!(f.program.len() < MAX_INSNS, "{} instructions", f.program.len());
             eprintln!("big profile: {} instructions", f.program.len());
             for (i, &(nr, ret)) in expect.iter().enumerate() {
                 let hit = [0, 0x10, 0, 0, 0, 5];
                 assert_eq!(run(&f.program, nr, arch.audit, hit), ret, "nr {nr}");
                 if i % 4 == 0 {
                     let miss = [7, 0x10, 0, 0, 0, 5];
-                    assert_eq!(
-                        run(&f.program, nr, arch.audit, miss),
-                        KILL_PROCESS,
-                        "nr {nr}"
-                    );
+                    assert_eq!(run(&f.program, nr, arch.audit, miss), KILL_PROCESS, "nr {nr}");
                     let miss = [0, 0x10, 0, 0, 0, 1 << 40];
-                    assert_eq!(
-                        run(&f.program, nr, arch.audit, miss),
-                        KILL_PROCESS,
-                        "nr {nr}"
-                    );
+                    assert_eq!(run(&f.program, nr, arch.audit, miss), KILL_PROCESS, "nr {nr}");
                 }
             }
             assert_eq!(run(&f.program, 2000, arch.audit, NONE), KILL_PROCESS);
@@ -1498,11 +1338,7 @@ mod tests {
             }
             let spec = Seccomp {
                 default_action: "SCMP_ACT_ERRNO".into(),
-                syscalls: vec![SyscallRule {
-                    names,
-                    action: "SCMP_ACT_ALLOW".into(),
-                    ..SyscallRule::default()
-                }],
+                syscalls: vec![SyscallRule { names, action: "SCMP_ACT_ALLOW".into(), ..SyscallRule::default() }],
                 ..Seccomp::default()
             };
             let f = compile_for(&spec, arch).unwrap();
@@ -1522,12 +1358,7 @@ mod tests {
     fn long_argument_rules_use_trampolines() {
         // 60 conditions in one rule put the fail target far beyond 255 instructions.
         let args: Vec<SyscallArg> = (0..60)
-            .map(|i| SyscallArg {
-                index: i % 6,
-                value: 1 << 33,
-                value_two: 0,
-                op: "SCMP_CMP_LT".into(),
-            })
+            .map(|i| SyscallArg { index: i % 6, value: 1 << 33, value_two: 0, op: "SCMP_CMP_LT".into() })
             .collect();
         let spec = Seccomp {
             default_action: "SCMP_ACT_ALLOW".into(),
@@ -1542,10 +1373,7 @@ mod tests {
         let f = compile_for(&spec, X86_64).unwrap();
         assert!(f.program.len() > 300);
         assert_eq!(decide(&f, X86_64, "read", [1; 6]), errno(3));
-        assert_eq!(
-            decide(&f, X86_64, "read", [1, 1, 1, 1, 1, 1 << 34]),
-            RET_ALLOW
-        );
+        assert_eq!(decide(&f, X86_64, "read", [1, 1, 1, 1, 1, 1 << 34]), RET_ALLOW);
     }
 
     #[test]
@@ -1553,46 +1381,20 @@ mod tests {
         for (arch, aarch64) in [(X86_64, false), (AARCH64, true)] {
             let f = compile_for(&docker_profile(aarch64), arch).unwrap();
             let d = |name, args| decide(&f, arch, name, args);
-            for name in [
-                "read",
-                "write",
-                "execve",
-                "openat",
-                "exit_group",
-                "futex",
-                "chroot",
-                "ptrace",
-            ] {
+            for name in ["read", "write", "execve", "openat", "exit_group", "futex", "chroot", "ptrace"] {
                 assert_eq!(d(name, NONE), RET_ALLOW, "{name}");
             }
-            for name in [
-                "kexec_load",
-                "mount",
-                "unshare",
-                "setns",
-                "bpf",
-                "reboot",
-                "init_module",
-                "open_by_handle_at",
-            ] {
+            for name in ["kexec_load", "mount", "unshare", "setns", "bpf", "reboot", "init_module", "open_by_handle_at"]
+            {
                 assert_eq!(d(name, NONE), errno(EPERM), "{name}");
             }
             let newuser = 0x1000_0000;
             assert_eq!(d("unshare", [newuser, 0, 0, 0, 0, 0]), errno(EPERM));
             // clone's flags: fork-like allowed, any CLONE_NEW* denied.
             let sigchld = 17;
-            assert_eq!(
-                d(
-                    "clone",
-                    [sigchld | 0x0100_0000 | 0x0020_0000, 0, 0, 0, 0, 0]
-                ),
-                RET_ALLOW
-            );
+            assert_eq!(d("clone", [sigchld | 0x0100_0000 | 0x0020_0000, 0, 0, 0, 0, 0]), RET_ALLOW);
             assert_eq!(d("clone", [sigchld | newuser, 0, 0, 0, 0, 0]), errno(EPERM));
-            assert_eq!(
-                d("clone", [sigchld | 0x2000_0000, 0, 0, 0, 0, 0]),
-                errno(EPERM)
-            );
+            assert_eq!(d("clone", [sigchld | 0x2000_0000, 0, 0, 0, 0, 0]), errno(EPERM));
             assert_eq!(d("clone3", NONE), errno(ENOSYS));
             assert_eq!(d("socket", [2, 1, 0, 0, 0, 0]), RET_ALLOW);
             assert_eq!(d("socket", [AF_VSOCK, 1, 0, 0, 0, 0]), errno(EPERM));
@@ -1604,10 +1406,7 @@ mod tests {
             } else {
                 assert_eq!(d("arch_prctl", NONE), RET_ALLOW);
                 assert_eq!(d("iopl", NONE), errno(EPERM));
-                assert_eq!(
-                    run(&f.program, X32_SYSCALL_BIT, arch.audit, NONE),
-                    errno(EPERM)
-                );
+                assert_eq!(run(&f.program, X32_SYSCALL_BIT, arch.audit, NONE), errno(EPERM));
             }
             eprintln!(
                 "default profile ({}): {} instructions",
@@ -1690,20 +1489,15 @@ mod tests {
                 return 20;
             }
             // SAFETY: unshare takes a flags integer.
-            if unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) } != -1
-                || last_errno() != 1
-            {
+            if unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) } != -1 || last_errno() != 1 {
                 return 21;
             }
             // SAFETY: clone3 with a null argument is denied before the kernel reads it.
-            if unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) } != -1
-                || last_errno() != 38
-            {
+            if unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) } != -1 || last_errno() != 38 {
                 return 22;
             }
             // SAFETY: socket takes integers; the returned fd (if any) is closed.
-            let fd =
-                unsafe { libc::syscall(libc::SYS_socket, libc::AF_VSOCK, libc::SOCK_STREAM, 0) };
+            let fd = unsafe { libc::syscall(libc::SYS_socket, libc::AF_VSOCK, libc::SOCK_STREAM, 0) };
             if fd != -1 || last_errno() != 1 {
                 return 23;
             }
@@ -1719,12 +1513,7 @@ mod tests {
     #[test]
     fn installed_big_programs() {
         let args: Vec<SyscallArg> = (0..60)
-            .map(|i| SyscallArg {
-                index: i % 6,
-                value: 1 << 33,
-                value_two: 0,
-                op: "SCMP_CMP_LT".into(),
-            })
+            .map(|i| SyscallArg { index: i % 6, value: 1 << 33, value_two: 0, op: "SCMP_CMP_LT".into() })
             .collect();
         let spec = Seccomp {
             default_action: "SCMP_ACT_ALLOW".into(),
@@ -1738,9 +1527,7 @@ mod tests {
         };
         in_child(&compile(&spec).unwrap(), || {
             // SAFETY: getppid ignores its (unused) argument registers.
-            if unsafe { libc::syscall(libc::SYS_getppid, 1, 1, 1, 1, 1, 1) } != -1
-                || last_errno() != 3
-            {
+            if unsafe { libc::syscall(libc::SYS_getppid, 1, 1, 1, 1, 1, 1) } != -1 || last_errno() != 3 {
                 return 30;
             }
             0
@@ -1750,16 +1537,7 @@ mod tests {
         spec.default_action = "SCMP_ACT_ERRNO".into();
         spec.default_errno_ret = Some(9);
         for rule in &mut spec.syscalls {
-            if [
-                "exit_group",
-                "exit",
-                "getpid",
-                "getppid",
-                "seccomp",
-                "prctl",
-            ]
-            .contains(&rule.names[0].as_str())
-            {
+            if ["exit_group", "exit", "getpid", "getppid", "seccomp", "prctl"].contains(&rule.names[0].as_str()) {
                 *rule = SyscallRule {
                     names: rule.names.clone(),
                     action: "SCMP_ACT_ALLOW".into(),

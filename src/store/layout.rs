@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn opens_fresh_and_refuses_unknown_version() {
-        let dir = crate::store::atomic::tests::temp_dir("layout");
+        let dir = atomic::tests::temp_dir("layout");
         let l = Layout::open(&dir).unwrap();
         assert!(l.blobs_dir().is_dir());
         assert_eq!(std::fs::read_to_string(dir.join("layout.json")).unwrap(), "{\"version\":1}\n");

@@ -81,13 +81,17 @@ fn lifecycle_states_kill_delete_and_nothing_left() {
 
 #[test]
 fn run_is_pid1_isolated_and_propagates_exit_code() {
-    let b = Bundle::new("iso", &["sh", "-c", "echo pid=$$; hostname; mount -t tmpfs none /mnt && echo mounted; exit 3"], |c| {
-        c["hostname"] = "isolated".into();
-        // mount(2) needs CAP_SYS_ADMIN, which Docker's default set leaves out.
-        for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set].as_array_mut().unwrap().push("CAP_SYS_ADMIN".into());
-        }
-    });
+    let b = Bundle::new(
+        "iso",
+        &["sh", "-c", "echo pid=$$; hostname; mount -t tmpfs none /mnt && echo mounted; exit 3"],
+        |c| {
+            c["hostname"] = "isolated".into();
+            // mount(2) needs CAP_SYS_ADMIN, which Docker's default set leaves out.
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set].as_array_mut().unwrap().push("CAP_SYS_ADMIN".into());
+            }
+        },
+    );
     std::fs::create_dir_all(b.dir.join("rootfs/mnt")).unwrap();
     let host_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let before = host_mounts_mentioning(Path::new("/mnt"));
@@ -101,7 +105,11 @@ fn run_is_pid1_isolated_and_propagates_exit_code() {
 
 #[test]
 fn default_capabilities_are_dockers_14() {
-    let b = Bundle::new("caps", &["sh", "-c", "grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status; chown 1000 /tmp && echo chowned"], |_| {});
+    let b = Bundle::new(
+        "caps",
+        &["sh", "-c", "grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status; chown 1000 /tmp && echo chowned"],
+        |_| {},
+    );
     let out = ok(b.rt(&["run", &unique("caps")]));
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("CapPrm:\t00000000a80425fb"), "{out}");
@@ -110,7 +118,8 @@ fn default_capabilities_are_dockers_14() {
     assert!(out.contains("chowned"), "{out}");
     // Without CAP_CHOWN, chown is refused.
     let b = Bundle::new("nocaps", &["sh", "-c", "chown 1000 /tmp && echo chowned"], |c| {
-        c["process"]["capabilities"] = json!({"bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
+        c["process"]["capabilities"] =
+            json!({"bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
     });
     let out = b.rt(&["run", &unique("nocaps")]);
     assert_ne!(out.status.code(), Some(0));
@@ -124,7 +133,10 @@ fn masked_and_readonly_paths() {
                   echo x > /proc/sys/kernel/domainname 2>/dev/null && echo wrote-sys || echo ro-sys; \
                   echo x > /proc/sysrq-trigger 2>/dev/null && echo wrote-sysrq || echo ro-sysrq";
     let b = Bundle::new("mask", &["sh", "-c", script], |_| {});
-    assert!(std::fs::read_to_string("/proc/timer_list").map(|s| !s.is_empty()).unwrap_or(false), "host must have a non-empty /proc/timer_list");
+    assert!(
+        std::fs::read_to_string("/proc/timer_list").map(|s| !s.is_empty()).unwrap_or(false),
+        "host must have a non-empty /proc/timer_list"
+    );
     let out = ok(b.rt(&["run", &unique("mask")]));
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert_eq!(lines, vec!["0", "0", "ro-sys", "ro-sysrq"], "{out}");
@@ -151,13 +163,21 @@ fn seccomp_denies_what_the_profile_forbids() {
 
 #[test]
 fn rlimits_user_cwd_env_and_readonly_root() {
-    let b = Bundle::new("proc", &["sh", "-c", "ulimit -n; ulimit -Hn; id -u; id -g; id -G; pwd; echo $FOO; touch /x 2>/dev/null && echo rw || echo ro"], |c| {
-        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
-        c["process"]["cwd"] = "/tmp".into();
-        c["process"]["env"] = json!(["PATH=/bin", "FOO=bar"]);
-        c["root"]["readonly"] = true.into();
-    });
+    let b = Bundle::new(
+        "proc",
+        &[
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn; id -u; id -g; id -G; pwd; echo $FOO; touch /x 2>/dev/null && echo rw || echo ro",
+        ],
+        |c| {
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+            c["process"]["cwd"] = "/tmp".into();
+            c["process"]["env"] = json!(["PATH=/bin", "FOO=bar"]);
+            c["root"]["readonly"] = true.into();
+        },
+    );
     let out = ok(b.rt(&["run", &unique("proc")]));
     assert_eq!(out, "123\n456\n1000\n1000\n1000 5\n/tmp\nbar\nro\n");
 }
@@ -170,7 +190,10 @@ fn hooks_run_in_order() {
     std::fs::create_dir_all(b.dir.join("rootfs/log")).unwrap();
     let host_hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {name} >> {}", log.display())]});
     let mut cfg = b.config();
-    cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/log", "type": "bind", "source": b.dir.path, "options": ["rbind"]}));
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/log", "type": "bind", "source": b.dir.path, "options": ["rbind"]}));
     cfg["hooks"] = json!({
         "prestart": [host_hook("prestart")],
         "createRuntime": [host_hook("createRuntime")],
@@ -208,7 +231,12 @@ fn resources_reach_the_cgroup() {
     let id = unique("res");
     ok(b.rt(&["run", "--detach", &id]));
     let cg = b.cgroup_path();
-    let read = |ctrl: &str, file: &str| std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(ctrl).join(cg.trim_start_matches('/')).join(file)).unwrap().trim().to_string();
+    let read = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(ctrl).join(cg.trim_start_matches('/')).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     // v1 controllers on this kind of host; the v2 mapping is unit-tested against a fake tree.
     assert_eq!(read("memory", "memory.limit_in_bytes"), "33554432");
     assert_eq!(read("pids", "pids.max"), "10");
@@ -218,7 +246,12 @@ fn resources_reach_the_cgroup() {
     assert!(read("pids", "cgroup.procs").lines().any(|l| l == pid.to_string()));
     // A fork bomb stops at the pids limit.
     let out = b.rt(&["exec", &id, "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done 2>&1; wait"]);
-    assert!(stdout(&out).contains("can't fork") || stderr(&out).contains("can't fork"), "{} {}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("can't fork") || stderr(&out).contains("can't fork"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
     ok(b.rt(&["delete", "--force", &id]));
     for d in cgroup_dirs(&cg) {
         assert!(!d.exists(), "cgroup left behind: {}", d.display());
@@ -232,15 +265,34 @@ fn exec_joins_the_container() {
     });
     let id = unique("exec");
     ok(b.rt(&["run", "-d", &id]));
-    let out = ok(b.rt(&["exec", &id, "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep CapEff /proc/self/status"]));
+    let out = ok(b.rt(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep CapEff /proc/self/status",
+    ]));
     assert_eq!(out, "inside\nsleep 1000 \nCapEff:\t00000000a80425fb\n");
     let out = b.rt(&["exec", &id, "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));
     // --process FILE, as conmon and containerd call it, with a pid file and --detach.
     let proc_file = b.dir.join("process.json");
-    std::fs::write(&proc_file, json!({"args": ["sleep", "30"], "cwd": "/tmp", "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 1000}}).to_string()).unwrap();
+    std::fs::write(
+        &proc_file,
+        json!({"args": ["sleep", "30"], "cwd": "/tmp", "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 1000}})
+            .to_string(),
+    )
+    .unwrap();
     let pidfile = b.dir.join("exec.pid");
-    ok(b.rt(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(), "--process", proc_file.to_str().unwrap(), &id]));
+    ok(b.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "--process",
+        proc_file.to_str().unwrap(),
+        &id,
+    ]));
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("Uid:\t1000\t1000\t1000\t1000"), "{status}");
@@ -363,11 +415,20 @@ fn host_binary_is_not_reachable_through_proc_exe() {
 
 #[test]
 fn bad_config_fails_naming_the_field_and_leaves_nothing() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         ("type", Box::new(|c| c["process"]["user"]["uid"] = "root".into()), "process.user.uid"),
-        ("ns", Box::new(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}))), "linux.namespaces[6].type"),
+        (
+            "ns",
+            Box::new(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}))),
+            "linux.namespaces[6].type",
+        ),
         ("rootfs", Box::new(|c| c["root"]["path"] = "/nonexistent/rootfs".into()), "root.path"),
-        ("rlimit", Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])), "process.rlimits[0].type"),
+        (
+            "rlimit",
+            Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])),
+            "process.rlimits[0].type",
+        ),
         ("args", Box::new(|c| c["process"]["args"] = json!([])), "process.args"),
     ];
     for (tag, edit, field) in cases {

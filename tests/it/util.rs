@@ -19,7 +19,11 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(tag: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!("tug-it-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let path = std::env::temp_dir().join(format!(
+            "tug-it-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         Dir { path }
@@ -60,7 +64,8 @@ pub fn make_rootfs(rootfs: &Path) {
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n")
+        .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
 }
 
@@ -76,7 +81,8 @@ impl Bundle {
         make_rootfs(&dir.join("rootfs"));
         let out = Command::new(tug()).args(["runtime", "spec", "--bundle"]).arg(&dir.path).output().unwrap();
         assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         cfg["process"]["terminal"] = false.into();
         cfg["process"]["args"] = serde_json::json!(args);
         cfg["root"]["readonly"] = false.into();

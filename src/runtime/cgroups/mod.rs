@@ -101,13 +101,8 @@ pub fn detect(root: &Path) -> io::Result<Layout> {
             set.extend(controllers_from_dir_name(name.as_deref().unwrap_or("")));
         }
     }
-    let hierarchies: Vec<Hierarchy> = by_mount
-        .into_iter()
-        .map(|(mount, set)| Hierarchy {
-            mount,
-            controllers: set.into_iter().collect(),
-        })
-        .collect();
+    let hierarchies: Vec<Hierarchy> =
+        by_mount.into_iter().map(|(mount, set)| Hierarchy { mount, controllers: set.into_iter().collect() }).collect();
     layout_from_parts(root, hierarchies, unified)
 }
 
@@ -129,33 +124,18 @@ pub fn detect_with_mountinfo(root: &Path, mountinfo: &Path) -> io::Result<Layout
                 return Ok(v2_layout(root));
             }
             unified.get_or_insert(m.mount_point);
-        } else if !hierarchies
-            .iter()
-            .any(|h: &Hierarchy| h.mount == m.mount_point)
-        {
-            hierarchies.push(Hierarchy {
-                mount: m.mount_point,
-                controllers: m.controllers,
-            });
+        } else if !hierarchies.iter().any(|h: &Hierarchy| h.mount == m.mount_point) {
+            hierarchies.push(Hierarchy { mount: m.mount_point, controllers: m.controllers });
         }
     }
     layout_from_parts(root, hierarchies, unified)
 }
 
 fn v2_layout(root: &Path) -> Layout {
-    Layout {
-        mode: Mode::V2,
-        root: root.to_path_buf(),
-        hierarchies: Vec::new(),
-        unified: Some(root.to_path_buf()),
-    }
+    Layout { mode: Mode::V2, root: root.to_path_buf(), hierarchies: Vec::new(), unified: Some(root.to_path_buf()) }
 }
 
-fn layout_from_parts(
-    root: &Path,
-    hierarchies: Vec<Hierarchy>,
-    unified: Option<PathBuf>,
-) -> io::Result<Layout> {
+fn layout_from_parts(root: &Path, hierarchies: Vec<Hierarchy>, unified: Option<PathBuf>) -> io::Result<Layout> {
     let mode = match (hierarchies.is_empty(), unified.is_some()) {
         (false, true) => Mode::Hybrid,
         (false, false) => Mode::V1,
@@ -168,17 +148,11 @@ fn layout_from_parts(
             ))
         }
     };
-    Ok(Layout {
-        mode,
-        root: root.to_path_buf(),
-        hierarchies,
-        unified,
-    })
+    Ok(Layout { mode, root: root.to_path_buf(), hierarchies, unified })
 }
 
 fn is_cgroup2(dir: &Path) -> bool {
-    statfs(dir).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
-        || dir.join("cgroup.controllers").is_file()
+    statfs(dir).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) || dir.join("cgroup.controllers").is_file()
 }
 
 fn is_cgroup1(dir: &Path) -> bool {
@@ -191,13 +165,7 @@ fn is_cgroup1(dir: &Path) -> bool {
 fn controllers_from_dir_name(name: &str) -> Vec<String> {
     name.split(',')
         .filter(|c| !c.is_empty())
-        .map(|c| {
-            if c == "systemd" {
-                "name=systemd".to_string()
-            } else {
-                c.to_string()
-            }
-        })
+        .map(|c| if c == "systemd" { "name=systemd".to_string() } else { c.to_string() })
         .collect()
 }
 
@@ -239,8 +207,7 @@ fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
             continue;
         };
         let mut right = right.split(' ');
-        let (Some(fstype), Some(_source), Some(opts)) = (right.next(), right.next(), right.next())
-        else {
+        let (Some(fstype), Some(_source), Some(opts)) = (right.next(), right.next(), right.next()) else {
             continue;
         };
         if fstype != "cgroup" && fstype != "cgroup2" {
@@ -266,15 +233,8 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = bytes[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let v = bytes[i + 1..i + 4].iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
             out.push(u8::try_from(v).unwrap_or(b'?'));
             i += 4;
         } else {
@@ -323,11 +283,7 @@ fn normalize(path: &str) -> Result<String, String> {
     for comp in path.split('/') {
         match comp {
             "" | "." => {}
-            ".." => {
-                return Err(format!(
-                    "cgroupsPath {path:?}: \"..\" components are not allowed"
-                ))
-            }
+            ".." => return Err(format!("cgroupsPath {path:?}: \"..\" components are not allowed")),
             c => {
                 out.push('/');
                 out.push_str(c);
@@ -342,24 +298,15 @@ fn normalize(path: &str) -> Result<String, String> {
 
 /// `slice:prefix:name` → `<expanded slice>/<prefix>-<name>.scope`, as systemd lays units out.
 fn systemd_path(slice: &str, prefix: &str, name: &str) -> Result<String, String> {
-    if name.is_empty() || name.contains('/') || prefix.contains('/') || name == ".." || name == "."
-    {
+    if name.is_empty() || name.contains('/') || prefix.contains('/') || name == ".." || name == "." {
         return Err(format!("invalid unit name {name:?} with prefix {prefix:?}"));
     }
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
     // A unit that is itself a slice sits where its own name puts it.
     if name.ends_with(".slice") {
         return normalize(&expand_slice(name)?);
     }
-    let unit = if prefix.is_empty() {
-        format!("{name}.scope")
-    } else {
-        format!("{prefix}-{name}.scope")
-    };
+    let unit = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
     normalize(&format!("{}/{unit}", expand_slice(slice)?))
 }
 
@@ -372,12 +319,7 @@ fn expand_slice(slice: &str) -> Result<String, String> {
     if base == "-" {
         return Ok("/".to_string());
     }
-    if base.is_empty()
-        || base.contains('/')
-        || base.starts_with('-')
-        || base.ends_with('-')
-        || base.contains("--")
-    {
+    if base.is_empty() || base.contains('/') || base.starts_with('-') || base.ends_with('-') || base.contains("--") {
         return Err(format!("invalid slice name {slice:?}"));
     }
     let mut path = String::new();
@@ -452,10 +394,7 @@ impl Cgroup {
         if comps.is_empty() || comps.iter().any(|c| *c == "." || *c == "..") {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "cgroup path {:?} is not below the hierarchy root",
-                    self.path
-                ),
+                format!("cgroup path {:?} is not below the hierarchy root", self.path),
             ));
         }
         Ok(())
@@ -521,9 +460,7 @@ impl Cgroup {
                 match (unified, self.mode, &self.unified) {
                     (None, _, _) => Ok(()),
                     (Some(u), Mode::Hybrid, Some(dir)) => v2::apply_unified(dir, u),
-                    (Some(_), _, _) => {
-                        Err("unified cgroup resources need cgroup v2, this host has v1 only".into())
-                    }
+                    (Some(_), _, _) => Err("unified cgroup resources need cgroup v2, this host has v1 only".into()),
                 }
             }
             Mode::V2 => {
@@ -543,10 +480,7 @@ impl Cgroup {
             Mode::V1 | Mode::Hybrid => {
                 for (dir, controllers) in self.v1_dirs() {
                     let result = write_file(&dir.join("cgroup.procs"), &value);
-                    if result.is_err()
-                        && controllers.iter().all(|c| c.starts_with("name="))
-                        && !dir.exists()
-                    {
+                    if result.is_err() && controllers.iter().all(|c| c.starts_with("name=")) && !dir.exists() {
                         continue; // a named hierarchy create() could not make
                     }
                     result?;
@@ -580,10 +514,7 @@ impl Cgroup {
     pub fn pids(&self) -> io::Result<Vec<i32>> {
         let path = self.procs_dir()?.join("cgroup.procs");
         let text = read_file(&path)?;
-        Ok(text
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect())
+        Ok(text.split_whitespace().filter_map(|p| p.parse().ok()).collect())
     }
 
     /// Freezes or thaws every process. v1: `freezer.state` FROZEN/THAWED, waiting until the kernel
@@ -639,10 +570,7 @@ impl Cgroup {
             match kill(Pid::from_raw(pid), sig) {
                 Ok(()) | Err(Errno::ESRCH) => {}
                 Err(e) => {
-                    return Err(io::Error::new(
-                        io::Error::from(e).kind(),
-                        format!("cannot signal pid {pid}: {e}"),
-                    ))
+                    return Err(io::Error::new(io::Error::from(e).kind(), format!("cannot signal pid {pid}: {e}")))
                 }
             }
         }
@@ -734,10 +662,7 @@ pub struct PidsStats {
 }
 
 fn no_dir(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("cgroup has no {what} directory"),
-    )
+    io::Error::new(io::ErrorKind::Unsupported, format!("cgroup has no {what} directory"))
 }
 
 /// Prefixes an io error with the path it concerns, keeping its kind.
@@ -752,31 +677,20 @@ fn read_file(path: &Path) -> io::Result<String> {
 /// Writes one value with a single write(2), as cgroupfs expects; never creates the file, so a
 /// missing controller file is reported rather than silently created in a fake tree.
 fn write_raw(path: &Path, value: &str) -> io::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)?;
+    let mut f = fs::OpenOptions::new().write(true).truncate(true).open(path)?;
     f.write_all(value.as_bytes())
 }
 
 fn write_file(path: &Path, value: &str) -> io::Result<()> {
-    write_raw(path, value).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot write {value:?} to {}: {e}", path.display()),
-        )
-    })
+    write_raw(path, value)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {value:?} to {}: {e}", path.display())))
 }
 
 /// `write_file` for `apply`: the error is a message naming the file and the value.
 fn write_value(dir: &Path, file: &str, value: &str) -> Result<(), String> {
     let path = dir.join(file);
     write_raw(&path, value).map_err(|e| {
-        let hint = if e.kind() == io::ErrorKind::NotFound {
-            " (controller not enabled or not supported?)"
-        } else {
-            ""
-        };
+        let hint = if e.kind() == io::ErrorKind::NotFound { " (controller not enabled or not supported?)" } else { "" };
         format!("cannot write {value:?} to {}: {e}{hint}", path.display())
     })
 }
@@ -869,11 +783,9 @@ pub(crate) mod testutil {
         pub fn new(tag: &str) -> TempDir {
             static N: AtomicUsize = AtomicUsize::new(0);
             let n = N.fetch_add(1, Ordering::Relaxed);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let p = std::env::temp_dir()
-                .join(format!("tug-cg-{tag}-{}-{n}-{nanos}", std::process::id()));
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            let p = std::env::temp_dir().join(format!("tug-cg-{tag}-{}-{n}-{nanos}", std::process::id()));
             fs::create_dir_all(&p).unwrap();
             TempDir(p)
         }
@@ -896,8 +808,7 @@ pub(crate) mod testutil {
     }
 
     pub fn get(dir: &Path, name: &str) -> String {
-        fs::read_to_string(dir.join(name))
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+        fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
     }
 
     /// Creates the listed files, empty, under `dir`.
@@ -918,10 +829,7 @@ mod tests {
     fn resolve_default_absolute_relative() {
         assert_eq!(resolve_path(None, "abc").unwrap(), "/tug/abc");
         assert_eq!(resolve_path(Some(""), "abc").unwrap(), "/tug/abc");
-        assert_eq!(
-            resolve_path(Some("/docker/abc"), "x").unwrap(),
-            "/docker/abc"
-        );
+        assert_eq!(resolve_path(Some("/docker/abc"), "x").unwrap(), "/docker/abc");
         assert_eq!(resolve_path(Some("//a/./b/"), "x").unwrap(), "/a/b");
         assert_eq!(resolve_path(Some("a/b"), "x").unwrap(), "/tug/a/b");
         assert!(resolve_path(None, "a/b").is_err());
@@ -930,9 +838,7 @@ mod tests {
 
     #[test]
     fn resolve_rejects_dotdot() {
-        assert!(resolve_path(Some("/a/../../etc"), "x")
-            .unwrap_err()
-            .contains(".."));
+        assert!(resolve_path(Some("/a/../../etc"), "x").unwrap_err().contains(".."));
         assert!(resolve_path(Some("../a"), "x").is_err());
         assert!(resolve_path(Some("machine.slice:libpod:.."), "x").is_err());
         assert!(resolve_path(Some("machine.slice:a/b:c"), "x").is_err());
@@ -941,54 +847,26 @@ mod tests {
 
     #[test]
     fn resolve_systemd_form() {
-        assert_eq!(
-            resolve_path(Some("machine.slice:libpod:abc"), "x").unwrap(),
-            "/machine.slice/libpod-abc.scope"
-        );
+        assert_eq!(resolve_path(Some("machine.slice:libpod:abc"), "x").unwrap(), "/machine.slice/libpod-abc.scope");
         assert_eq!(
             resolve_path(Some("user-1000.slice:podman:c1"), "x").unwrap(),
             "/user.slice/user-1000.slice/podman-c1.scope"
         );
-        assert_eq!(
-            resolve_path(Some(":cri-containerd:abc"), "x").unwrap(),
-            "/system.slice/cri-containerd-abc.scope"
-        );
-        assert_eq!(
-            resolve_path(Some("-.slice::abc"), "x").unwrap(),
-            "/abc.scope"
-        );
-        assert_eq!(
-            resolve_path(Some("system.slice:p:my-sub.slice"), "x").unwrap(),
-            "/my.slice/my-sub.slice"
-        );
+        assert_eq!(resolve_path(Some(":cri-containerd:abc"), "x").unwrap(), "/system.slice/cri-containerd-abc.scope");
+        assert_eq!(resolve_path(Some("-.slice::abc"), "x").unwrap(), "/abc.scope");
+        assert_eq!(resolve_path(Some("system.slice:p:my-sub.slice"), "x").unwrap(), "/my.slice/my-sub.slice");
         assert!(resolve_path(Some("machine:libpod:abc"), "x").is_err());
         assert!(resolve_path(Some("a--b.slice:p:n"), "x").is_err());
     }
 
     /// A hybrid tree like this machine's, with a combined `cpu,cpuacct` mount and symlinks.
     fn fake_hybrid(root: &Path) {
-        for d in [
-            "cpu,cpuacct",
-            "cpuset",
-            "memory",
-            "devices",
-            "freezer",
-            "pids",
-            "systemd",
-            "blkio",
-        ] {
+        for d in ["cpu,cpuacct", "cpuset", "memory", "devices", "freezer", "pids", "systemd", "blkio"] {
             touch(&root.join(d), &["cgroup.procs", "tasks"]);
         }
         symlink("cpu,cpuacct", root.join("cpu")).unwrap();
         symlink("cpu,cpuacct", root.join("cpuacct")).unwrap();
-        touch(
-            &root.join("unified"),
-            &[
-                "cgroup.controllers",
-                "cgroup.procs",
-                "cgroup.subtree_control",
-            ],
-        );
+        touch(&root.join("unified"), &["cgroup.controllers", "cgroup.procs", "cgroup.subtree_control"]);
         // Not a hierarchy.
         fs::create_dir_all(root.join("empty")).unwrap();
     }
@@ -1004,12 +882,7 @@ mod tests {
         let names: Vec<(String, Vec<String>)> = l
             .hierarchies
             .iter()
-            .map(|h| {
-                (
-                    h.mount.file_name().unwrap().to_string_lossy().into_owned(),
-                    h.controllers.clone(),
-                )
-            })
+            .map(|h| (h.mount.file_name().unwrap().to_string_lossy().into_owned(), h.controllers.clone()))
             .collect();
         assert_eq!(names.len(), 8, "{names:?}");
         assert!(names.contains(&("cpu,cpuacct".into(), vec!["cpu".into(), "cpuacct".into()])));
@@ -1028,10 +901,7 @@ mod tests {
         assert_eq!(l.unified.as_deref(), Some(t.path()));
         assert!(l.hierarchies.is_empty());
         let empty = TempDir::new("detect3");
-        assert_eq!(
-            detect(empty.path()).unwrap_err().kind(),
-            io::ErrorKind::NotFound
-        );
+        assert_eq!(detect(empty.path()).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
@@ -1046,34 +916,22 @@ mod tests {
 30 1 0:28 / /other rw - cgroup cgroup rw,pids
 ";
         put(t.path(), "mountinfo", mi);
-        let l = detect_with_mountinfo(Path::new("/sys/fs/cgroup"), &t.path().join("mountinfo"))
-            .unwrap();
+        let l = detect_with_mountinfo(Path::new("/sys/fs/cgroup"), &t.path().join("mountinfo")).unwrap();
         assert_eq!(l.mode, Mode::Hybrid);
         assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
         assert_eq!(
             l.hierarchies,
             vec![
-                Hierarchy {
-                    mount: "/sys/fs/cgroup/systemd".into(),
-                    controllers: vec!["name=systemd".into()]
-                },
+                Hierarchy { mount: "/sys/fs/cgroup/systemd".into(), controllers: vec!["name=systemd".into()] },
                 Hierarchy {
                     mount: "/sys/fs/cgroup/cpu,cpuacct".into(),
                     controllers: vec!["cpu".into(), "cpuacct".into()]
                 },
-                Hierarchy {
-                    mount: "/sys/fs/cgroup/my mem".into(),
-                    controllers: vec!["memory".into()]
-                },
+                Hierarchy { mount: "/sys/fs/cgroup/my mem".into(), controllers: vec!["memory".into()] },
             ]
         );
-        put(
-            t.path(),
-            "mountinfo2",
-            "26 1 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
-        );
-        let l = detect_with_mountinfo(Path::new("/sys/fs/cgroup"), &t.path().join("mountinfo2"))
-            .unwrap();
+        put(t.path(), "mountinfo2", "26 1 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let l = detect_with_mountinfo(Path::new("/sys/fs/cgroup"), &t.path().join("mountinfo2")).unwrap();
         assert_eq!(l.mode, Mode::V2);
     }
 
@@ -1083,20 +941,11 @@ mod tests {
         let root = fs::canonicalize(t.path()).unwrap();
         fake_hybrid(&root);
         let cg = Cgroup::new(&detect(&root).unwrap(), "/tug/c1");
-        assert_eq!(
-            cg.v1_dir("cpu"),
-            Some(root.join("cpu,cpuacct/tug/c1").as_path())
-        );
+        assert_eq!(cg.v1_dir("cpu"), Some(root.join("cpu,cpuacct/tug/c1").as_path()));
         assert_eq!(cg.v1_dir("cpuacct"), cg.v1_dir("cpu"));
-        assert_eq!(
-            cg.v1_dir("name=systemd"),
-            Some(root.join("systemd/tug/c1").as_path())
-        );
+        assert_eq!(cg.v1_dir("name=systemd"), Some(root.join("systemd/tug/c1").as_path()));
         assert_eq!(cg.unified, Some(root.join("unified/tug/c1")));
-        assert_eq!(
-            cg.mount_of(cg.v1_dir("memory").unwrap()),
-            root.join("memory")
-        );
+        assert_eq!(cg.mount_of(cg.v1_dir("memory").unwrap()), root.join("memory"));
         let json = serde_json::to_string(&cg).unwrap();
         assert!(json.contains("\"mode\":\"hybrid\""), "{json}");
         let back: Cgroup = serde_json::from_str(&json).unwrap();
@@ -1119,16 +968,7 @@ mod tests {
         assert_eq!(get(&root, "cpuset/tug/a/cpuset.cpus"), "1");
         assert_eq!(get(&root, "cpuset/tug/a/c1/cpuset.cpus"), "1");
         assert_eq!(get(&root, "cpuset/tug/a/c1/cpuset.mems"), "0");
-        for d in [
-            "cpu,cpuacct",
-            "memory",
-            "devices",
-            "freezer",
-            "pids",
-            "systemd",
-            "blkio",
-            "unified",
-        ] {
+        for d in ["cpu,cpuacct", "memory", "devices", "freezer", "pids", "systemd", "blkio", "unified"] {
             assert!(root.join(d).join("tug/a/c1").is_dir(), "{d}");
         }
         // Fake trees have no kernel to create cgroup.procs.
@@ -1171,14 +1011,8 @@ mod tests {
         assert_eq!(cg.unified, Some(root.join("tug/c1")));
         cg.create().unwrap();
         assert!(root.join("tug/c1").is_dir());
-        assert_eq!(
-            get(root, "cgroup.subtree_control"),
-            "+cpuset +io +memory +pids"
-        );
-        assert_eq!(
-            get(root, "tug/cgroup.subtree_control"),
-            "+cpu +memory +pids"
-        );
+        assert_eq!(get(root, "cgroup.subtree_control"), "+cpuset +io +memory +pids");
+        assert_eq!(get(root, "tug/cgroup.subtree_control"), "+cpu +memory +pids");
         // The leaf itself is never given controllers (no internal processes rule).
         assert!(!root.join("tug/c1/cgroup.subtree_control").exists());
         cg.destroy().unwrap();
@@ -1201,27 +1035,15 @@ mod tests {
         touch(t.path(), &["cgroup.controllers"]);
         let cg = Cgroup::new(&detect(t.path()).unwrap(), "/c");
         assert!(!cg.oom_killed());
-        put(
-            t.path(),
-            "c/memory.events",
-            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n",
-        );
+        put(t.path(), "c/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n");
         assert!(!cg.oom_killed());
-        put(
-            t.path(),
-            "c/memory.events",
-            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n",
-        );
+        put(t.path(), "c/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n");
         assert!(cg.oom_killed());
 
         let t1 = TempDir::new("oom1");
         touch(&t1.path().join("memory"), &["tasks"]);
         let cg = Cgroup::new(&detect(t1.path()).unwrap(), "/c");
-        put(
-            t1.path(),
-            "memory/c/memory.oom_control",
-            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
-        );
+        put(t1.path(), "memory/c/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
         assert!(cg.oom_killed());
     }
 
@@ -1233,15 +1055,8 @@ mod tests {
         let layout = detect(t.path()).unwrap();
         for rel in ["/", "", "/a/../.."] {
             let cg = Cgroup::new(&layout, rel);
-            assert_eq!(
-                cg.destroy().unwrap_err().kind(),
-                io::ErrorKind::InvalidInput,
-                "{rel:?}"
-            );
-            assert_eq!(
-                cg.kill_all(Signal::SIGKILL).unwrap_err().kind(),
-                io::ErrorKind::InvalidInput
-            );
+            assert_eq!(cg.destroy().unwrap_err().kind(), io::ErrorKind::InvalidInput, "{rel:?}");
+            assert_eq!(cg.kill_all(Signal::SIGKILL).unwrap_err().kind(), io::ErrorKind::InvalidInput);
             assert_eq!(cg.create().unwrap_err().kind(), io::ErrorKind::InvalidInput);
         }
         assert!(t.path().join("other").is_dir());
@@ -1259,9 +1074,7 @@ mod tests {
         use nix::unistd::{fork, ForkResult};
 
         let layout = detect(Path::new("/sys/fs/cgroup")).expect("detect /sys/fs/cgroup");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let rel = format!("/tug-test-{}-{nanos}", std::process::id());
         let cg = Cgroup::new(&layout, &rel);
         cg.create().expect("create");
@@ -1280,15 +1093,9 @@ mod tests {
         let mut guard = Guard(&cg, None);
 
         let res = Resources {
-            memory: Some(crate::runtime::spec::Memory {
-                limit: Some(32 << 20),
-                ..Default::default()
-            }),
+            memory: Some(crate::runtime::spec::Memory { limit: Some(32 << 20), ..Default::default() }),
             pids: Some(crate::runtime::spec::Pids { limit: 10 }),
-            devices: vec![crate::runtime::spec::DeviceCgroup {
-                allow: false,
-                ..Default::default()
-            }],
+            devices: vec![crate::runtime::spec::DeviceCgroup { allow: false, ..Default::default() }],
             ..Default::default()
         };
         cg.apply(&res).expect("apply");
@@ -1313,22 +1120,12 @@ mod tests {
                 assert_eq!(get(dir, "pids.max").trim(), "10");
             }
             _ => {
-                assert_eq!(
-                    get(cg.v1_dir("memory").unwrap(), "memory.limit_in_bytes").trim(),
-                    "33554432"
-                );
+                assert_eq!(get(cg.v1_dir("memory").unwrap(), "memory.limit_in_bytes").trim(), "33554432");
                 assert_eq!(get(cg.v1_dir("pids").unwrap(), "pids.max").trim(), "10");
                 let devices = get(cg.v1_dir("devices").unwrap(), "devices.list");
-                assert!(
-                    devices.contains("c 1:3 rwm") && !devices.contains("a *:*"),
-                    "{devices}"
-                );
+                assert!(devices.contains("c 1:3 rwm") && !devices.contains("a *:*"), "{devices}");
                 for dir in cg.v1.values() {
-                    assert!(
-                        get(dir, "cgroup.procs").contains(&child.to_string()),
-                        "{}",
-                        dir.display()
-                    );
+                    assert!(get(dir, "cgroup.procs").contains(&child.to_string()), "{}", dir.display());
                 }
                 if layout.mode == Mode::Hybrid {
                     let u = cg.unified.as_deref().unwrap();
@@ -1351,10 +1148,7 @@ mod tests {
 
         cg.kill_all(Signal::SIGKILL).expect("kill_all");
         let status = waitpid(child, None).expect("waitpid");
-        assert_eq!(
-            status,
-            nix::sys::wait::WaitStatus::Signaled(child, Signal::SIGKILL, false)
-        );
+        assert_eq!(status, nix::sys::wait::WaitStatus::Signaled(child, Signal::SIGKILL, false));
         guard.1 = None;
         assert!(!cg.oom_killed());
 

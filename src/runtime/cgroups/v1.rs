@@ -9,8 +9,8 @@ use std::path::Path;
 use nix::unistd::{sysconf, SysconfVar};
 
 use super::{
-    flat_keyed, limit_value, read_file, read_u64, wait_until, with_path, write_file, write_raw,
-    write_value, Cgroup, CpuStats, MemoryStats, PidsStats, Stats, FREEZE_TIMEOUT,
+    flat_keyed, limit_value, read_file, read_u64, wait_until, with_path, write_file, write_raw, write_value, Cgroup,
+    CpuStats, MemoryStats, PidsStats, Stats, FREEZE_TIMEOUT,
 };
 use crate::runtime::spec::{Cpu, DeviceCgroup, Memory, Resources};
 
@@ -42,10 +42,7 @@ pub(super) fn create_cpuset(mount: &Path, comps: &[&str]) -> io::Result<()> {
                 fs::write(child.join(file), inherited).map_err(|e| {
                     io::Error::new(
                         e.kind(),
-                        format!(
-                            "cannot copy {inherited:?} to {}: {e}",
-                            child.join(file).display()
-                        ),
+                        format!("cannot copy {inherited:?} to {}: {e}", child.join(file).display()),
                     )
                 })?;
             }
@@ -59,9 +56,9 @@ pub(super) fn create_cpuset(mount: &Path, comps: &[&str]) -> io::Result<()> {
 fn need<'a>(cg: &'a Cgroup, controller: &str, needed: bool) -> Result<Option<&'a Path>, String> {
     match cg.v1_dir(controller) {
         Some(d) => Ok(Some(d)),
-        None if needed => Err(format!(
-            "the requested limits need the {controller} cgroup controller, which is not mounted"
-        )),
+        None if needed => {
+            Err(format!("the requested limits need the {controller} cgroup controller, which is not mounted"))
+        }
         None => Ok(None),
     }
 }
@@ -72,9 +69,7 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 
 pub(super) fn apply(cg: &Cgroup, r: &Resources) -> Result<(), String> {
     if let Some(m) = &r.memory {
-        let wanted = [m.limit, m.reservation, m.swap]
-            .iter()
-            .any(|v| v.is_some_and(|v| v != 0))
+        let wanted = [m.limit, m.reservation, m.swap].iter().any(|v| v.is_some_and(|v| v != 0))
             || m.swappiness.is_some()
             || m.disable_oom_killer == Some(true);
         if let Some(dir) = need(cg, "memory", wanted)? {
@@ -86,9 +81,8 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources) -> Result<(), String> {
         }
     }
     if let Some(c) = &r.cpu {
-        let wanted = c.shares.is_some_and(|v| v != 0)
-            || c.quota.is_some_and(|v| v != 0)
-            || c.period.is_some_and(|v| v != 0);
+        let wanted =
+            c.shares.is_some_and(|v| v != 0) || c.quota.is_some_and(|v| v != 0) || c.period.is_some_and(|v| v != 0);
         if let Some(dir) = need(cg, "cpu", wanted)? {
             apply_cpu(dir, c)?;
         }
@@ -104,11 +98,7 @@ pub(super) fn apply(cg: &Cgroup, r: &Resources) -> Result<(), String> {
     }
     if let Some(p) = &r.pids {
         if let Some(dir) = need(cg, "pids", true)? {
-            let value = if p.limit > 0 {
-                p.limit.to_string()
-            } else {
-                "max".to_string()
-            };
+            let value = if p.limit > 0 { p.limit.to_string() } else { "max".to_string() };
             write_value(dir, "pids.max", &value)?;
         }
     }
@@ -146,18 +136,14 @@ fn memory_writes(
     }
     if let (Some(l), Some(s)) = (limit, swap) {
         if l > 0 && s > 0 && s < l {
-            return Err(format!(
-                "memory.swap {s} is below memory.limit {l}; swap counts memory plus swap"
-            ));
+            return Err(format!("memory.swap {s} is below memory.limit {l}; swap counts memory plus swap"));
         }
     }
     if let Some(s) = swap {
         if !has_memsw {
             // Without swap accounting only "no extra swap limit" can be honoured.
             if s != -1 && Some(s) != limit {
-                return Err(format!(
-                    "memory.swap {s}: {MEMSW} does not exist (swap accounting is disabled)"
-                ));
+                return Err(format!("memory.swap {s}: {MEMSW} does not exist (swap accounting is disabled)"));
             }
             swap = None;
         }
@@ -165,8 +151,7 @@ fn memory_writes(
     let mut out = Vec::new();
     match (limit, swap) {
         (Some(l), Some(s)) => {
-            let swap_first = s == -1
-                || current_limit.is_some_and(|cur| u64::try_from(s).is_ok_and(|s| s >= cur));
+            let swap_first = s == -1 || current_limit.is_some_and(|cur| u64::try_from(s).is_ok_and(|s| s >= cur));
             if swap_first {
                 out.push((MEMSW, s.to_string()));
                 out.push(("memory.limit_in_bytes", l.to_string()));
@@ -199,13 +184,7 @@ fn apply_cpu(dir: &Path, c: &Cpu) -> Result<(), String> {
         write_value(dir, "cpu.shares", &shares.to_string())?;
     }
     let period = c.period.filter(|&p| p != 0).map(|p| p.to_string());
-    let quota = c.quota.filter(|&q| q != 0).map(|q| {
-        if q < 0 {
-            "-1".to_string()
-        } else {
-            q.to_string()
-        }
-    });
+    let quota = c.quota.filter(|&q| q != 0).map(|q| if q < 0 { "-1".to_string() } else { q.to_string() });
     let mut quota_done = false;
     if let Some(period) = &period {
         // The kernel checks quota/period against the parent's bandwidth after each write, so a
@@ -254,11 +233,7 @@ fn default_device_rules() -> Vec<DeviceCgroup> {
 fn device_writes(rules: &[DeviceCgroup]) -> Result<Vec<(&'static str, String)>, String> {
     let mut out = vec![("devices.deny", "a".to_string())];
     for d in rules.iter().chain(default_device_rules().iter()) {
-        let file = if d.allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
+        let file = if d.allow { "devices.allow" } else { "devices.deny" };
         out.push((file, device_line(d)?));
     }
     Ok(out)
@@ -269,19 +244,10 @@ fn device_line(d: &DeviceCgroup) -> Result<String, String> {
     if !matches!(kind, "a" | "b" | "c") {
         return Err(format!("device rule type {kind:?} is not one of a, b, c"));
     }
-    let num = |n: Option<i64>| {
-        n.filter(|&n| n >= 0)
-            .map_or("*".to_string(), |n| n.to_string())
-    };
-    let access = d
-        .access
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .unwrap_or("rwm");
+    let num = |n: Option<i64>| n.filter(|&n| n >= 0).map_or("*".to_string(), |n| n.to_string());
+    let access = d.access.as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm");
     if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) || access.len() > 3 {
-        return Err(format!(
-            "device rule access {access:?} is not made of r, w, m"
-        ));
+        return Err(format!("device rule access {access:?} is not made of r, w, m"));
     }
     Ok(format!("{kind} {}:{} {access}", num(d.major), num(d.minor)))
 }
@@ -308,10 +274,7 @@ pub(super) fn freeze(dir: &Path, frozen: bool) -> io::Result<()> {
     let _ = write_file(&state, "THAWED");
     Err(io::Error::new(
         io::ErrorKind::TimedOut,
-        format!(
-            "{}: did not reach FROZEN within {FREEZE_TIMEOUT:?}; thawed again",
-            state.display()
-        ),
+        format!("{}: did not reach FROZEN within {FREEZE_TIMEOUT:?}; thawed again", state.display()),
     ))
 }
 
@@ -328,71 +291,43 @@ pub(super) fn stats(cg: &Cgroup) -> Stats {
         cpuacct_stats(dir, &mut st.cpu);
     }
     if let Some(dir) = cg.v1_dir("cpu") {
-        let s = read_file(&dir.join("cpu.stat"))
-            .map(|t| flat_keyed(&t))
-            .unwrap_or_default();
+        let s = read_file(&dir.join("cpu.stat")).map(|t| flat_keyed(&t)).unwrap_or_default();
         st.cpu.periods = s.get("nr_periods").copied().unwrap_or(0);
         st.cpu.throttled_periods = s.get("nr_throttled").copied().unwrap_or(0);
         st.cpu.throttled_ns = s.get("throttled_time").copied().unwrap_or(0);
     }
     if let Some(dir) = cg.v1_dir("pids") {
-        st.pids = PidsStats {
-            current: read_u64(dir, "pids.current").unwrap_or(0),
-            limit: read_u64(dir, "pids.max"),
-        };
+        st.pids = PidsStats { current: read_u64(dir, "pids.current").unwrap_or(0), limit: read_u64(dir, "pids.max") };
     }
     st
 }
 
 fn memory_stats(dir: &Path) -> MemoryStats {
-    let oom = read_file(&dir.join("memory.oom_control"))
-        .map(|t| flat_keyed(&t))
-        .unwrap_or_default();
+    let oom = read_file(&dir.join("memory.oom_control")).map(|t| flat_keyed(&t)).unwrap_or_default();
     MemoryStats {
         usage: read_u64(dir, "memory.usage_in_bytes").unwrap_or(0),
         max_usage: read_u64(dir, "memory.max_usage_in_bytes").unwrap_or(0),
         limit: read_u64(dir, "memory.limit_in_bytes").filter(|&l| l < UNLIMITED_THRESHOLD),
         oom_kills: oom.get("oom_kill").copied().unwrap_or(0),
-        stat: read_file(&dir.join("memory.stat"))
-            .map(|t| flat_keyed(&t))
-            .unwrap_or_default(),
+        stat: read_file(&dir.join("memory.stat")).map(|t| flat_keyed(&t)).unwrap_or_default(),
     }
 }
 
 fn cpuacct_stats(dir: &Path, cpu: &mut CpuStats) {
     cpu.usage_total_ns = read_u64(dir, "cpuacct.usage").unwrap_or(0);
     cpu.percpu_ns = read_file(&dir.join("cpuacct.usage_percpu"))
-        .map(|t| {
-            t.split_whitespace()
-                .filter_map(|n| n.parse().ok())
-                .collect()
-        })
+        .map(|t| t.split_whitespace().filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_default();
     // cpuacct.usage_user/_sys (Linux 4.7) are nanoseconds; cpuacct.stat is in USER_HZ ticks.
-    if let (Some(user), Some(sys)) = (
-        read_u64(dir, "cpuacct.usage_user"),
-        read_u64(dir, "cpuacct.usage_sys"),
-    ) {
+    if let (Some(user), Some(sys)) = (read_u64(dir, "cpuacct.usage_user"), read_u64(dir, "cpuacct.usage_sys")) {
         cpu.usage_user_ns = user;
         cpu.usage_system_ns = sys;
     } else if let Ok(t) = read_file(&dir.join("cpuacct.stat")) {
         let ticks = flat_keyed(&t);
-        let hz = sysconf(SysconfVar::CLK_TCK)
-            .ok()
-            .flatten()
-            .and_then(|v| u64::try_from(v).ok())
-            .filter(|&v| v > 0);
+        let hz = sysconf(SysconfVar::CLK_TCK).ok().flatten().and_then(|v| u64::try_from(v).ok()).filter(|&v| v > 0);
         let ns_per_tick = 1_000_000_000 / hz.unwrap_or(100);
-        cpu.usage_user_ns = ticks
-            .get("user")
-            .copied()
-            .unwrap_or(0)
-            .saturating_mul(ns_per_tick);
-        cpu.usage_system_ns = ticks
-            .get("system")
-            .copied()
-            .unwrap_or(0)
-            .saturating_mul(ns_per_tick);
+        cpu.usage_user_ns = ticks.get("user").copied().unwrap_or(0).saturating_mul(ns_per_tick);
+        cpu.usage_system_ns = ticks.get("system").copied().unwrap_or(0).saturating_mul(ns_per_tick);
     }
 }
 
@@ -415,30 +350,15 @@ mod tests {
 
     /// A pure v1 tree with the container cgroup `/tug/c1` already holding the controller files.
     fn fake_v1(root: &Path) -> Cgroup {
-        for d in [
-            "cpu,cpuacct",
-            "cpuset",
-            "memory",
-            "devices",
-            "freezer",
-            "pids",
-            "systemd",
-        ] {
+        for d in ["cpu,cpuacct", "cpuset", "memory", "devices", "freezer", "pids", "systemd"] {
             touch(&root.join(d), &["cgroup.procs"]);
         }
         symlink("cpu,cpuacct", root.join("cpu")).unwrap();
         symlink("cpu,cpuacct", root.join("cpuacct")).unwrap();
         let c1 = |d: &str| root.join(d).join("tug/c1");
         touch(&c1("memory"), MEM_FILES);
-        put(
-            &c1("memory"),
-            "memory.limit_in_bytes",
-            "9223372036854771712\n",
-        );
-        touch(
-            &c1("cpu,cpuacct"),
-            &["cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"],
-        );
+        put(&c1("memory"), "memory.limit_in_bytes", "9223372036854771712\n");
+        touch(&c1("cpu,cpuacct"), &["cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"]);
         touch(&c1("cpuset"), &["cpuset.cpus", "cpuset.mems"]);
         touch(&c1("pids"), &["pids.max"]);
         touch(&c1("devices"), &["devices.allow", "devices.deny"]);
@@ -466,11 +386,7 @@ mod tests {
                 mems: Some("0".into()),
             }),
             pids: Some(Pids { limit: 10 }),
-            devices: vec![DeviceCgroup {
-                allow: false,
-                access: Some("rwm".into()),
-                ..Default::default()
-            }],
+            devices: vec![DeviceCgroup { allow: false, access: Some("rwm".into()), ..Default::default() }],
             ..Default::default()
         }
     }
@@ -510,15 +426,8 @@ mod tests {
         let root = t.path();
         let cg = fake_v1(root);
         let r = Resources {
-            memory: Some(Memory {
-                limit: Some(-1),
-                reservation: Some(0),
-                ..Default::default()
-            }),
-            cpu: Some(Cpu {
-                quota: Some(-1),
-                ..Default::default()
-            }),
+            memory: Some(Memory { limit: Some(-1), reservation: Some(0), ..Default::default() }),
+            cpu: Some(Cpu { quota: Some(-1), ..Default::default() }),
             pids: Some(Pids { limit: 0 }),
             ..Default::default()
         };
@@ -536,10 +445,8 @@ mod tests {
         // Empty device list: the devices controller is not touched.
         assert_eq!(get(&c1("devices"), "devices.deny"), "");
 
-        let bad = Resources {
-            unified: Some(BTreeMap::from([("memory.high".into(), "1".into())])),
-            ..Default::default()
-        };
+        let bad =
+            Resources { unified: Some(BTreeMap::from([("memory.high".into(), "1".into())])), ..Default::default() };
         assert!(cg.apply(&bad).unwrap_err().contains("v2"));
     }
 
@@ -549,41 +456,20 @@ mod tests {
         let root = t.path();
         let cg = fake_v1(root);
         fs::remove_file(root.join("pids/tug/c1/pids.max")).unwrap();
-        let err = cg
-            .apply(&Resources {
-                pids: Some(Pids { limit: 5 }),
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(
-            err.contains("\"5\"") && err.contains("pids/tug/c1/pids.max"),
-            "{err}"
-        );
+        let err = cg.apply(&Resources { pids: Some(Pids { limit: 5 }), ..Default::default() }).unwrap_err();
+        assert!(err.contains("\"5\"") && err.contains("pids/tug/c1/pids.max"), "{err}");
 
         let mut cg2 = cg.clone();
         cg2.v1.remove("pids");
-        let err = cg2
-            .apply(&Resources {
-                pids: Some(Pids { limit: 5 }),
-                ..Default::default()
-            })
-            .unwrap_err();
+        let err = cg2.apply(&Resources { pids: Some(Pids { limit: 5 }), ..Default::default() }).unwrap_err();
         assert!(err.contains("pids cgroup controller"), "{err}");
         // A memory-less host is fine when no memory limit is asked for.
         cg2.v1.remove("memory");
-        cg2.apply(&Resources {
-            memory: Some(Memory::default()),
-            ..Default::default()
-        })
-        .unwrap();
+        cg2.apply(&Resources { memory: Some(Memory::default()), ..Default::default() }).unwrap();
     }
 
     fn mem(limit: i64, swap: Option<i64>) -> Memory {
-        Memory {
-            limit: Some(limit),
-            swap,
-            ..Default::default()
-        }
+        Memory { limit: Some(limit), swap, ..Default::default() }
     }
 
     fn files(w: &[(&'static str, String)]) -> Vec<String> {
@@ -595,31 +481,13 @@ mod tests {
         let m100 = 100 << 20;
         // Raising (new memsw ≥ current limit): memsw first.
         let w = memory_writes(&mem(200 << 20, Some(400 << 20)), true, Some(m100)).unwrap();
-        assert_eq!(
-            files(&w),
-            [
-                "memory.memsw.limit_in_bytes=419430400",
-                "memory.limit_in_bytes=209715200"
-            ]
-        );
+        assert_eq!(files(&w), ["memory.memsw.limit_in_bytes=419430400", "memory.limit_in_bytes=209715200"]);
         // Lowering below the current limit: memory first.
         let w = memory_writes(&mem(10 << 20, Some(20 << 20)), true, Some(m100)).unwrap();
-        assert_eq!(
-            files(&w),
-            [
-                "memory.limit_in_bytes=10485760",
-                "memory.memsw.limit_in_bytes=20971520"
-            ]
-        );
+        assert_eq!(files(&w), ["memory.limit_in_bytes=10485760", "memory.memsw.limit_in_bytes=20971520"]);
         // Unlimited swap always goes first.
         let w = memory_writes(&mem(10 << 20, Some(-1)), true, Some(m100)).unwrap();
-        assert_eq!(
-            files(&w),
-            [
-                "memory.memsw.limit_in_bytes=-1",
-                "memory.limit_in_bytes=10485760"
-            ]
-        );
+        assert_eq!(files(&w), ["memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=10485760"]);
         // Unknown current limit: memory first.
         let w = memory_writes(&mem(10 << 20, Some(20 << 20)), true, None).unwrap();
         assert_eq!(w[0].0, "memory.limit_in_bytes");
@@ -640,25 +508,13 @@ mod tests {
         // Inconsistent or invalid values.
         assert!(memory_writes(&mem(20, Some(10)), true, None).is_err());
         assert!(memory_writes(&mem(-2, None), true, None).is_err());
-        assert!(memory_writes(
-            &Memory {
-                swappiness: Some(101),
-                ..Default::default()
-            },
-            true,
-            None
-        )
-        .is_err());
+        assert!(memory_writes(&Memory { swappiness: Some(101), ..Default::default() }, true, None).is_err());
     }
 
     #[test]
     fn device_rules() {
         let rules = vec![
-            DeviceCgroup {
-                allow: false,
-                access: Some("rwm".into()),
-                ..Default::default()
-            },
+            DeviceCgroup { allow: false, access: Some("rwm".into()), ..Default::default() },
             DeviceCgroup {
                 allow: true,
                 kind: Some("c".into()),
@@ -666,20 +522,8 @@ mod tests {
                 minor: Some(3),
                 access: Some("rwm".into()),
             },
-            DeviceCgroup {
-                allow: true,
-                kind: Some("b".into()),
-                major: Some(8),
-                minor: None,
-                access: Some("r".into()),
-            },
-            DeviceCgroup {
-                allow: false,
-                kind: Some("c".into()),
-                major: Some(-1),
-                minor: Some(-1),
-                access: None,
-            },
+            DeviceCgroup { allow: true, kind: Some("b".into()), major: Some(8), minor: None, access: Some("r".into()) },
+            DeviceCgroup { allow: false, kind: Some("c".into()), major: Some(-1), minor: Some(-1), access: None },
         ];
         let w = device_writes(&rules).unwrap();
         assert_eq!(
@@ -695,14 +539,8 @@ mod tests {
         assert_eq!(w.len(), 5 + default_device_rules().len());
         assert!(files(&w).contains(&"devices.allow=c 136:* rwm".to_string()));
         let bad = |d: DeviceCgroup| device_writes(&[d]).is_err();
-        assert!(bad(DeviceCgroup {
-            kind: Some("x".into()),
-            ..Default::default()
-        }));
-        assert!(bad(DeviceCgroup {
-            access: Some("rwx".into()),
-            ..Default::default()
-        }));
+        assert!(bad(DeviceCgroup { kind: Some("x".into()), ..Default::default() }));
+        assert!(bad(DeviceCgroup { access: Some("rwx".into()), ..Default::default() }));
     }
 
     #[test]
@@ -712,16 +550,10 @@ mod tests {
         assert!(!cg.is_frozen());
         cg.freeze(true).unwrap();
         assert!(cg.is_frozen());
-        assert_eq!(
-            get(&t.path().join("freezer/tug/c1"), "freezer.state"),
-            "FROZEN"
-        );
+        assert_eq!(get(&t.path().join("freezer/tug/c1"), "freezer.state"), "FROZEN");
         cg.freeze(false).unwrap();
         assert!(!cg.is_frozen());
-        assert_eq!(
-            get(&t.path().join("freezer/tug/c1"), "freezer.state"),
-            "THAWED"
-        );
+        assert_eq!(get(&t.path().join("freezer/tug/c1"), "freezer.state"), "THAWED");
     }
 
     #[test]
@@ -732,25 +564,13 @@ mod tests {
         let mem = root.join("memory/tug/c1");
         put(&mem, "memory.usage_in_bytes", "1048576\n");
         put(&mem, "memory.max_usage_in_bytes", "2097152\n");
-        put(
-            &mem,
-            "memory.oom_control",
-            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
-        );
-        put(
-            &mem,
-            "memory.stat",
-            "cache 4096\nrss 8192\ntotal_inactive_file 4096\n",
-        );
+        put(&mem, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+        put(&mem, "memory.stat", "cache 4096\nrss 8192\ntotal_inactive_file 4096\n");
         let cpu = root.join("cpu,cpuacct/tug/c1");
         put(&cpu, "cpuacct.usage", "123456789\n");
         put(&cpu, "cpuacct.usage_percpu", "100000000 23456789 \n");
         put(&cpu, "cpuacct.stat", "user 7\nsystem 3\n");
-        put(
-            &cpu,
-            "cpu.stat",
-            "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\n",
-        );
+        put(&cpu, "cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\n");
         let pids = root.join("pids/tug/c1");
         put(&pids, "pids.current", "4\n");
         put(&pids, "pids.max", "max\n");
@@ -758,30 +578,15 @@ mod tests {
         let s = cg.stats();
         assert_eq!(s.memory.usage, 1 << 20);
         assert_eq!(s.memory.max_usage, 2 << 20);
-        assert_eq!(
-            s.memory.limit, None,
-            "the unlimited sentinel is not a limit"
-        );
+        assert_eq!(s.memory.limit, None, "the unlimited sentinel is not a limit");
         assert_eq!(s.memory.oom_kills, 3);
         assert_eq!(s.memory.stat.get("rss"), Some(&8192));
         assert_eq!(s.cpu.usage_total_ns, 123_456_789);
         assert_eq!(s.cpu.percpu_ns, vec![100_000_000, 23_456_789]);
         // From ticks; CLK_TCK is 100 on Linux.
-        assert_eq!(
-            (s.cpu.usage_user_ns, s.cpu.usage_system_ns),
-            (70_000_000, 30_000_000)
-        );
-        assert_eq!(
-            (s.cpu.periods, s.cpu.throttled_periods, s.cpu.throttled_ns),
-            (10, 2, 5000)
-        );
-        assert_eq!(
-            s.pids,
-            PidsStats {
-                current: 4,
-                limit: None
-            }
-        );
+        assert_eq!((s.cpu.usage_user_ns, s.cpu.usage_system_ns), (70_000_000, 30_000_000));
+        assert_eq!((s.cpu.periods, s.cpu.throttled_periods, s.cpu.throttled_ns), (10, 2, 5000));
+        assert_eq!(s.pids, PidsStats { current: 4, limit: None });
         assert!(cg.oom_killed());
 
         put(&cpu, "cpuacct.usage_user", "111\n");

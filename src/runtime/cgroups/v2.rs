@@ -9,8 +9,8 @@ use std::io;
 use std::path::Path;
 
 use super::{
-    flat_keyed, limit_value, read_file, read_u64, wait_until, with_path, write_file, write_raw,
-    write_value, CpuStats, MemoryStats, PidsStats, Stats, FREEZE_TIMEOUT,
+    flat_keyed, limit_value, read_file, read_u64, wait_until, with_path, write_file, write_raw, write_value, CpuStats,
+    MemoryStats, PidsStats, Stats, FREEZE_TIMEOUT,
 };
 use crate::runtime::spec::{Cpu, Memory, Resources};
 
@@ -41,11 +41,8 @@ fn enable_controllers(dir: &Path) {
     let control = dir.join("cgroup.subtree_control");
     let enabled = fs::read_to_string(&control).unwrap_or_default();
     let enabled: HashSet<&str> = enabled.split_whitespace().collect();
-    let missing: Vec<String> = available
-        .split_whitespace()
-        .filter(|c| !enabled.contains(c))
-        .map(|c| format!("+{c}"))
-        .collect();
+    let missing: Vec<String> =
+        available.split_whitespace().filter(|c| !enabled.contains(c)).map(|c| format!("+{c}")).collect();
     if missing.is_empty() {
         return;
     }
@@ -75,11 +72,7 @@ pub(super) fn apply(dir: &Path, r: &Resources) -> Result<(), String> {
         apply_cpu(dir, c)?;
     }
     if let Some(p) = &r.pids {
-        let value = if p.limit > 0 {
-            p.limit.to_string()
-        } else {
-            "max".to_string()
-        };
+        let value = if p.limit > 0 { p.limit.to_string() } else { "max".to_string() };
         write_value(dir, "pids.max", &value)?;
     }
     // r.devices: v2 has no devices.allow/deny files; enforcing rules means attaching a
@@ -125,12 +118,10 @@ fn swap_max(m: &Memory) -> Result<Option<String>, String> {
         (Some(-1), None) => Ok(Some("max".to_string())),
         (_, None) => Ok(None),
         (_, Some(-1)) => Ok(Some("max".to_string())),
-        (None | Some(-1), Some(s)) => {
-            Err(format!("memory.swap {s} needs a memory.limit on cgroup v2"))
+        (None | Some(-1), Some(s)) => Err(format!("memory.swap {s} needs a memory.limit on cgroup v2")),
+        (Some(l), Some(s)) if s < l => {
+            Err(format!("memory.swap {s} is below memory.limit {l}; swap counts memory plus swap"))
         }
-        (Some(l), Some(s)) if s < l => Err(format!(
-            "memory.swap {s} is below memory.limit {l}; swap counts memory plus swap"
-        )),
         (Some(l), Some(s)) => Ok(Some((s - l).to_string())),
     }
 }
@@ -179,9 +170,7 @@ fn apply_cpu(dir: &Path, c: &Cpu) -> Result<(), String> {
 pub(super) fn apply_unified(dir: &Path, unified: &BTreeMap<String, String>) -> Result<(), String> {
     for (key, value) in unified {
         if key.is_empty() || key.contains('/') || key == "." || key == ".." {
-            return Err(format!(
-                "unified resource key {key:?} is not a cgroup file name"
-            ));
+            return Err(format!("unified resource key {key:?} is not a cgroup file name"));
         }
         write_value(dir, key, value)?;
     }
@@ -193,10 +182,7 @@ pub(super) fn freeze(dir: &Path, frozen: bool) -> io::Result<()> {
     if !control.exists() {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!(
-                "{}: missing (the cgroup v2 freezer needs Linux 5.2)",
-                control.display()
-            ),
+            format!("{}: missing (the cgroup v2 freezer needs Linux 5.2)", control.display()),
         ));
     }
     let want = u64::from(frozen);
@@ -215,10 +201,7 @@ pub(super) fn freeze(dir: &Path, frozen: bool) -> io::Result<()> {
     }
     Err(io::Error::new(
         io::ErrorKind::TimedOut,
-        format!(
-            "{}: \"frozen {want}\" not reached within {FREEZE_TIMEOUT:?}",
-            events.display()
-        ),
+        format!("{}: \"frozen {want}\" not reached within {FREEZE_TIMEOUT:?}", events.display()),
     ))
 }
 
@@ -230,11 +213,7 @@ pub(super) fn is_frozen(dir: &Path) -> bool {
 }
 
 pub(super) fn stats(dir: &Path) -> Stats {
-    let keyed = |file: &str| {
-        read_file(&dir.join(file))
-            .map(|t| flat_keyed(&t))
-            .unwrap_or_default()
-    };
+    let keyed = |file: &str| read_file(&dir.join(file)).map(|t| flat_keyed(&t)).unwrap_or_default();
     let cpu = keyed("cpu.stat");
     let cpu_ns = |key: &str| cpu.get(key).copied().unwrap_or(0).saturating_mul(1000);
     Stats {
@@ -254,10 +233,7 @@ pub(super) fn stats(dir: &Path) -> Stats {
             throttled_periods: cpu.get("nr_throttled").copied().unwrap_or(0),
             throttled_ns: cpu_ns("throttled_usec"),
         },
-        pids: PidsStats {
-            current: read_u64(dir, "pids.current").unwrap_or(0),
-            limit: read_u64(dir, "pids.max"),
-        },
+        pids: PidsStats { current: read_u64(dir, "pids.current").unwrap_or(0), limit: read_u64(dir, "pids.max") },
     }
 }
 
@@ -315,15 +291,8 @@ mod tests {
                 mems: Some("0".into()),
             }),
             pids: Some(Pids { limit: 10 }),
-            devices: vec![DeviceCgroup {
-                allow: false,
-                access: Some("rwm".into()),
-                ..Default::default()
-            }],
-            unified: Some(BTreeMap::from([(
-                "memory.high".to_string(),
-                "50000000".to_string(),
-            )])),
+            devices: vec![DeviceCgroup { allow: false, access: Some("rwm".into()), ..Default::default() }],
+            unified: Some(BTreeMap::from([("memory.high".to_string(), "50000000".to_string())])),
             ..Default::default()
         };
         cg.apply(&r).unwrap();
@@ -337,12 +306,7 @@ mod tests {
         assert_eq!(get(&dir, "pids.max"), "10");
         assert_eq!(get(&dir, "memory.high"), "50000000");
         // No v1 files and no device files appear.
-        for f in [
-            "memory.swappiness",
-            "memory.oom_control",
-            "devices.deny",
-            "devices.allow",
-        ] {
+        for f in ["memory.swappiness", "memory.oom_control", "devices.deny", "devices.allow"] {
             assert!(!dir.join(f).exists(), "{f}");
         }
     }
@@ -353,15 +317,8 @@ mod tests {
         let (cg, dir) = fake_v2(t.path());
         put(&dir, "cpu.max", "20000 100000\n");
         let r = Resources {
-            memory: Some(Memory {
-                limit: Some(-1),
-                reservation: Some(0),
-                ..Default::default()
-            }),
-            cpu: Some(Cpu {
-                period: Some(50_000),
-                ..Default::default()
-            }),
+            memory: Some(Memory { limit: Some(-1), reservation: Some(0), ..Default::default() }),
+            cpu: Some(Cpu { period: Some(50_000), ..Default::default() }),
             pids: Some(Pids { limit: -1 }),
             ..Default::default()
         };
@@ -374,36 +331,17 @@ mod tests {
         assert_eq!(get(&dir, "cpu.weight"), "");
         assert_eq!(get(&dir, "pids.max"), "max");
 
-        cg.apply(&Resources {
-            cpu: Some(Cpu {
-                quota: Some(-1),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .unwrap();
+        cg.apply(&Resources { cpu: Some(Cpu { quota: Some(-1), ..Default::default() }), ..Default::default() })
+            .unwrap();
         assert_eq!(get(&dir, "cpu.max"), "max");
     }
 
     #[test]
     fn swap_conversion() {
-        let m = |limit, swap| Memory {
-            limit,
-            swap,
-            ..Default::default()
-        };
-        assert_eq!(
-            swap_max(&m(Some(100), Some(300))).unwrap(),
-            Some("200".into())
-        );
-        assert_eq!(
-            swap_max(&m(Some(100), Some(100))).unwrap(),
-            Some("0".into())
-        );
-        assert_eq!(
-            swap_max(&m(Some(100), Some(-1))).unwrap(),
-            Some("max".into())
-        );
+        let m = |limit, swap| Memory { limit, swap, ..Default::default() };
+        assert_eq!(swap_max(&m(Some(100), Some(300))).unwrap(), Some("200".into()));
+        assert_eq!(swap_max(&m(Some(100), Some(100))).unwrap(), Some("0".into()));
+        assert_eq!(swap_max(&m(Some(100), Some(-1))).unwrap(), Some("max".into()));
         assert_eq!(swap_max(&m(Some(-1), None)).unwrap(), Some("max".into()));
         assert_eq!(swap_max(&m(Some(100), None)).unwrap(), None);
         assert_eq!(swap_max(&m(None, None)).unwrap(), None);
@@ -418,11 +356,7 @@ mod tests {
         let (cg, dir) = fake_v2(t.path());
         fs::remove_file(dir.join("memory.swap.max")).unwrap();
         let mem = |limit, swap| Resources {
-            memory: Some(Memory {
-                limit,
-                swap,
-                ..Default::default()
-            }),
+            memory: Some(Memory { limit, swap, ..Default::default() }),
             ..Default::default()
         };
         cg.apply(&mem(Some(100), Some(100))).unwrap();
@@ -447,29 +381,16 @@ mod tests {
         let t = TempDir::new("v2unified");
         let (cg, _dir) = fake_v2(t.path());
         for key in ["../../etc/passwd", "a/b", "..", ""] {
-            let r = Resources {
-                unified: Some(BTreeMap::from([(key.to_string(), "1".to_string())])),
-                ..Default::default()
-            };
-            assert!(
-                cg.apply(&r).unwrap_err().contains("not a cgroup file name"),
-                "{key}"
-            );
+            let r =
+                Resources { unified: Some(BTreeMap::from([(key.to_string(), "1".to_string())])), ..Default::default() };
+            assert!(cg.apply(&r).unwrap_err().contains("not a cgroup file name"), "{key}");
         }
         let r = Resources {
-            unified: Some(BTreeMap::from([(
-                "io.weight".to_string(),
-                "50".to_string(),
-            )])),
+            unified: Some(BTreeMap::from([("io.weight".to_string(), "50".to_string())])),
             ..Default::default()
         };
         let err = cg.apply(&r).unwrap_err();
-        assert!(
-            err.contains("io.weight")
-                && err.contains("\"50\"")
-                && err.contains("controller not enabled"),
-            "{err}"
-        );
+        assert!(err.contains("io.weight") && err.contains("\"50\"") && err.contains("controller not enabled"), "{err}");
     }
 
     #[test]
@@ -481,10 +402,8 @@ mod tests {
         let cg = Cgroup::new(&detect(root).unwrap(), "/c");
         assert_eq!(cg.mode, Mode::Hybrid);
         touch(&root.join("unified/c"), &["hugetlb.2MB.max"]);
-        let r = Resources {
-            unified: Some(BTreeMap::from([("hugetlb.2MB.max".into(), "0".into())])),
-            ..Default::default()
-        };
+        let r =
+            Resources { unified: Some(BTreeMap::from([("hugetlb.2MB.max".into(), "0".into())])), ..Default::default() };
         cg.apply(&r).unwrap();
         assert_eq!(get(root, "unified/c/hugetlb.2MB.max"), "0");
     }
@@ -493,10 +412,7 @@ mod tests {
     fn freeze_waits_for_events() {
         let t = TempDir::new("v2freeze");
         let (cg, dir) = fake_v2(t.path());
-        assert_eq!(
-            cg.freeze(true).unwrap_err().kind(),
-            io::ErrorKind::Unsupported
-        );
+        assert_eq!(cg.freeze(true).unwrap_err().kind(), io::ErrorKind::Unsupported);
         put(&dir, "cgroup.freeze", "0\n");
         put(&dir, "cgroup.events", "populated 1\nfrozen 1\n");
         cg.freeze(true).unwrap();
@@ -519,16 +435,8 @@ mod tests {
         put(&dir, "memory.current", "1048576\n");
         put(&dir, "memory.peak", "2097152\n");
         put(&dir, "memory.max", "max\n");
-        put(
-            &dir,
-            "memory.events",
-            "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n",
-        );
-        put(
-            &dir,
-            "memory.stat",
-            "anon 4096\nfile 8192\ninactive_file 100\n",
-        );
+        put(&dir, "memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n");
+        put(&dir, "memory.stat", "anon 4096\nfile 8192\ninactive_file 100\n");
         put(
             &dir,
             "cpu.stat",
@@ -537,31 +445,12 @@ mod tests {
         put(&dir, "pids.current", "3\n");
         put(&dir, "pids.max", "100\n");
         let s = cg.stats();
-        assert_eq!(
-            (s.memory.usage, s.memory.max_usage, s.memory.limit),
-            (1 << 20, 2 << 20, None)
-        );
+        assert_eq!((s.memory.usage, s.memory.max_usage, s.memory.limit), (1 << 20, 2 << 20, None));
         assert_eq!(s.memory.oom_kills, 1);
         assert_eq!(s.memory.stat.get("inactive_file"), Some(&100));
-        assert_eq!(
-            (
-                s.cpu.usage_total_ns,
-                s.cpu.usage_user_ns,
-                s.cpu.usage_system_ns
-            ),
-            (1_500_000, 1_000_000, 500_000)
-        );
-        assert_eq!(
-            (s.cpu.periods, s.cpu.throttled_periods, s.cpu.throttled_ns),
-            (7, 3, 42_000)
-        );
-        assert_eq!(
-            s.pids,
-            PidsStats {
-                current: 3,
-                limit: Some(100)
-            }
-        );
+        assert_eq!((s.cpu.usage_total_ns, s.cpu.usage_user_ns, s.cpu.usage_system_ns), (1_500_000, 1_000_000, 500_000));
+        assert_eq!((s.cpu.periods, s.cpu.throttled_periods, s.cpu.throttled_ns), (7, 3, 42_000));
+        assert_eq!(s.pids, PidsStats { current: 3, limit: Some(100) });
         put(&dir, "memory.max", "33554432\n");
         assert_eq!(cg.stats().memory.limit, Some(32 << 20));
     }
