@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use nix::fcntl::{open, OFlag};
 use nix::libc;
 use nix::sched::CloneFlags;
+use nix::sys::resource::Resource;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Uid};
 use serde::{Deserialize, Serialize};
@@ -234,10 +235,9 @@ fn stage2_container(
     if let Some(h) = &spec.hooks {
         hooks::run("createContainer", &h.create_container, &cfg.state)?;
     }
-    // 3. The root switch, then masked and read-only paths.
+    // 3. The root switch, names, and kernel parameters: sysctls go through the container's own
+    // /proc/sys, so they are written before step 4 makes it read-only.
     mounts::enter_rootfs(&cfg.rootfs, cfg.no_pivot)?;
-    mounts::finish_rootfs(spec)?;
-    // 4. Names and kernel parameters.
     if spec.namespace("uts").is_some() {
         if let Some(h) = &spec.hostname {
             nix::unistd::sethostname(h).map_err(|e| format!("hostname: {e}"))?;
@@ -247,6 +247,8 @@ fn stage2_container(
         }
     }
     mounts::apply_sysctl(spec)?;
+    // 4. Masked and read-only paths, the read-only root.
+    mounts::finish_rootfs(spec)?;
     // 5-8. Terminal, limits, credentials, working directory.
     let exe = prepare_process(process, console, filter.as_ref())?;
     // 9. Ready: the runtime records the state and returns from `create`. From here on nobody
@@ -324,11 +326,8 @@ fn prepare_process(p: &Process, console: RawFd, filter: Option<&seccomp::Filter>
     for (i, r) in p.rlimits.iter().enumerate() {
         let res = rlimit_resource(&r.kind)
             .ok_or_else(|| format!("process.rlimits[{i}].type: unknown rlimit {:?}", r.kind))?;
-        let lim = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
-        // SAFETY: setrlimit reads one rlimit struct that lives for the call.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
-            return Err(format!("process.rlimits[{i}] ({}): {}", r.kind, std::io::Error::last_os_error()));
-        }
+        nix::sys::resource::setrlimit(res, r.soft, r.hard)
+            .map_err(|e| format!("process.rlimits[{i}] ({}): {e}", r.kind))?;
     }
     nix::sys::stat::umask(Mode::from_bits_truncate(p.user.umask.unwrap_or(0o022)));
     if p.no_new_privileges {
@@ -408,24 +407,24 @@ fn exec_process(p: &Process, exe: &CString, filter: Option<&seccomp::Filter>) ->
     Err(format!("exec {:?}: {e}", p.args[0]))
 }
 
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+fn rlimit_resource(name: &str) -> Option<Resource> {
     Some(match name {
-        "RLIMIT_AS" => libc::RLIMIT_AS,
-        "RLIMIT_CORE" => libc::RLIMIT_CORE,
-        "RLIMIT_CPU" => libc::RLIMIT_CPU,
-        "RLIMIT_DATA" => libc::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => libc::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
-        "RLIMIT_RSS" => libc::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
         _ => return None,
     })
 }

@@ -143,7 +143,8 @@ fn locked_flags(path: &Path) -> MsFlags {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        // ST_RELATIME (4096) is missing from nix on musl; the kernel value is the same everywhere.
+        (FsFlags::from_bits_retain(4096), MsFlags::MS_RELATIME),
     ] {
         if f.contains(a) {
             m |= b;

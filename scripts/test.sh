@@ -1,0 +1,71 @@
+#!/bin/bash
+# The project's one test command. Run it as root from anywhere in the tree:
+#
+#   scripts/test.sh
+#
+# Steps: cargo fmt --check, cargo clippy --all-targets -D warnings, cargo build, cargo test, then the
+# podman scenarios (tests/podman.sh) against target/debug/tug as `tug-runtime`. A failing step does
+# not stop the independent ones after it; the build failing skips what needs the binary. Prints a
+# summary and exits non-zero if anything failed.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+cd "$top"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "warning: not root; tests that need root (namespaces, mounts, cgroups, podman) will fail" >&2
+fi
+
+results=()
+status=0
+step() {
+    # step NAME CMD...: runs CMD, records the result.
+    local name=$1 start rc
+    shift
+    echo
+    echo "==> $name: $*"
+    start=$(date +%s)
+    "$@"
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        results+=("ok      $name ($(($(date +%s) - start))s)")
+    else
+        results+=("FAILED  $name (exit $rc, $(($(date +%s) - start))s)")
+        status=1
+    fi
+    return "$rc"
+}
+skip() {
+    results+=("FAILED  $1 (not run: $2)")
+    status=1
+}
+
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy" cargo clippy --all-targets -- -D warnings
+if step "cargo build" cargo build; then
+    step "cargo test" cargo test
+
+    target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])') ||
+        target_dir=$top/target
+    bin=$target_dir/debug/tug
+    links=$(mktemp -d "${TMPDIR:-/tmp}/tug-test.XXXXXX")
+    trap 'rm -rf "$links"' EXIT
+    chmod 0755 "$links"
+    ln -s "$bin" "$links/tug-runtime"
+    step "podman scenarios" "$top/tests/podman.sh" "$links/tug-runtime"
+else
+    skip "cargo test" "build failed"
+    skip "podman scenarios" "build failed"
+fi
+
+echo
+echo "==> summary"
+printf '  %s\n' "${results[@]}"
+if [ "$status" = 0 ]; then
+    echo "all passed"
+else
+    echo "some steps failed"
+fi
+exit "$status"
