@@ -75,6 +75,22 @@ fn sealed_self() -> io::Result<OwnedFd> {
     Ok(memfd)
 }
 
+/// The sealed copy, made on a second thread while the caller parses the config and sets up the
+/// cgroup: the copy is the largest single cost of a start. The thread is joined before any fork,
+/// so the fork still happens in a single-threaded process.
+pub struct ExeCopy(std::thread::JoinHandle<io::Result<OwnedFd>>);
+
+impl ExeCopy {
+    pub fn start() -> ExeCopy {
+        ExeCopy(std::thread::spawn(sealed_self))
+    }
+
+    fn finish(self) -> Res<OwnedFd> {
+        let r = self.0.join().map_err(|_| "memfd copy thread panicked".to_string())?;
+        r.map_err(|e| format!("cannot copy executable to memfd: {e}"))
+    }
+}
+
 /// A started stage 1 of init and our end of its channel.
 struct Spawned {
     stage1: Pid,
@@ -83,8 +99,8 @@ struct Spawned {
 
 /// Starts `tug-init` from the sealed copy with the sync socket, the exec fifo and the console
 /// socket inherited above the preserved descriptors (3 .. 3+preserve_fds).
-fn spawn_init(preserve_fds: u32, fifo: Option<&OwnedFd>, console: Option<&UnixStream>) -> Res<Spawned> {
-    let memfd = sealed_self().map_err(|e| format!("cannot copy executable to memfd: {e}"))?;
+fn spawn_init(exe: ExeCopy, preserve_fds: u32, fifo: Option<&OwnedFd>, console: Option<&UnixStream>) -> Res<Spawned> {
+    let memfd = exe.finish()?;
     let (ours, theirs) = UnixStream::pair().map_err(|e| format!("cannot create socketpair: {e}"))?;
     let base = 3 + i32::try_from(preserve_fds).map_err(|_| "--preserve-fds too large")?;
     let argv = [c"tug-init".to_owned()];
@@ -164,8 +180,9 @@ fn load_spec(bundle: &Path) -> Res<Spec> {
 }
 
 /// `create`: everything up to a process waiting for `start`.
-pub fn create(g: &Global, id: &str, o: &CreateOpts) -> Res<State> {
+pub fn create(g: &Global, id: &str, o: &CreateOpts) -> Res<(State, Spec)> {
     validate_id(id)?;
+    let exe = ExeCopy::start();
     let bundle = std::fs::canonicalize(&o.bundle).map_err(|e| format!("bundle {}: {e}", o.bundle.display()))?;
     let spec = load_spec(&bundle)?;
     let terminal = spec.process.as_ref().is_some_and(|p| p.terminal);
@@ -184,7 +201,7 @@ pub fn create(g: &Global, id: &str, o: &CreateOpts) -> Res<State> {
     }
     let mut cg: Option<Cgroup> = None;
     let mut stage2: Option<Pid> = None;
-    let r = create_inner(g, id, o, &bundle, &spec, &sd, &mut cg, &mut stage2);
+    let r = create_inner(g, id, o, exe, &bundle, &spec, &sd, &mut cg, &mut stage2).map(|st| (st, spec));
     if r.is_err() {
         // Leave nothing behind: no process, no cgroup, no state.
         if let Some(pid) = stage2 {
@@ -204,6 +221,7 @@ fn create_inner(
     g: &Global,
     id: &str,
     o: &CreateOpts,
+    exe: ExeCopy,
     bundle: &Path,
     spec: &Spec,
     sd: &StateDir,
@@ -255,7 +273,7 @@ fn create_inner(
         cgroup: cg.clone(),
         started: false,
     };
-    let mut sp = spawn_init(o.preserve_fds, Some(&fifo), console.as_ref())?;
+    let mut sp = spawn_init(exe, o.preserve_fds, Some(&fifo), console.as_ref())?;
     drop(console);
     drop(fifo);
     let stage1 = sp.stage1;
@@ -334,7 +352,7 @@ fn write_pid_file(path: &Path, pid: i32) -> Res<()> {
     } else {
         std::env::current_dir().map_err(|e| e.to_string())?.join(path)
     };
-    atomic::write(&path, pid.to_string().as_bytes()).map_err(|e| format!("pid file {}: {e}", path.display()))
+    atomic::replace(&path, pid.to_string().as_bytes()).map_err(|e| format!("pid file {}: {e}", path.display()))
 }
 
 /// Loads a container's state, or Docker-style "does not exist".
@@ -356,14 +374,15 @@ fn load_saved_spec(sd: &StateDir) -> Res<Spec> {
 /// `start`: releases init from the exec fifo, then runs poststart hooks.
 pub fn start(g: &Global, id: &str) -> Res<()> {
     let (mut st, sd) = load(g, id)?;
-    match st.status(&sd) {
+    start_loaded(&mut st, &sd, None)
+}
+
+/// `start` with the state (and, when the caller has it, the spec) already in memory.
+fn start_loaded(st: &mut State, sd: &StateDir, spec: Option<&Spec>) -> Res<()> {
+    match st.status(sd) {
         Status::Created => {}
-        s => {
-            return Err(format!(
-                "cannot start a container that has {}",
-                if s == Status::Stopped { "stopped".to_string() } else { format!("already started ({})", s.as_str()) }
-            ))
-        }
+        Status::Stopped => return Err("cannot start a container that has stopped".into()),
+        s => return Err(format!("cannot start an already {} container", s.as_str())),
     }
     let fifo = nix::fcntl::open(
         &sd.fifo(),
@@ -394,8 +413,15 @@ pub fn start(g: &Global, id: &str) -> Res<()> {
     }
     let _ = std::fs::remove_file(sd.fifo());
     st.started = true;
-    st.save(&sd).map_err(|e| format!("cannot write state: {e}"))?;
-    let spec = load_saved_spec(&sd)?;
+    st.save(sd).map_err(|e| format!("cannot write state: {e}"))?;
+    let loaded;
+    let spec = match spec {
+        Some(s) => s,
+        None => {
+            loaded = load_saved_spec(sd)?;
+            &loaded
+        }
+    };
     if let Some(h) = &spec.hooks {
         if let Err(e) = hooks::run("poststart", &h.poststart, &st.oci_json(Status::Running)) {
             eprintln!("warning: {e}");
@@ -456,7 +482,7 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Res<()> {
         Status::Running | Status::Paused if force => kill_and_wait(&st),
         s => return Err(format!("cannot delete container {id} that is not stopped: {}", s.as_str())),
     }
-    destroy(&st, &sd);
+    destroy(&st, &sd, None);
     Ok(())
 }
 
@@ -470,12 +496,11 @@ fn kill_and_wait(st: &State) {
     }
 }
 
-fn destroy(st: &State, sd: &StateDir) {
-    if let Ok(spec) = load_saved_spec(sd) {
-        if let Some(h) = &spec.hooks {
-            if let Err(e) = hooks::run("poststop", &h.poststop, &st.oci_json(Status::Stopped)) {
-                eprintln!("warning: {e}");
-            }
+fn destroy(st: &State, sd: &StateDir, spec: Option<&Spec>) {
+    let loaded = if spec.is_none() { load_saved_spec(sd).ok() } else { None };
+    if let Some(h) = spec.or(loaded.as_ref()).and_then(|s| s.hooks.as_ref()) {
+        if let Err(e) = hooks::run("poststop", &h.poststop, &st.oci_json(Status::Stopped)) {
+            eprintln!("warning: {e}");
         }
     }
     if let Err(e) = st.cgroup.destroy() {
@@ -491,8 +516,9 @@ pub fn run(g: &Global, id: &str, o: &CreateOpts, detach: bool) -> Res<i32> {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let st = create(g, id, o)?;
-    if let Err(e) = start(g, id) {
+    let (mut st, spec) = create(g, id, o)?;
+    let sd = StateDir::new(&g.root, id);
+    if let Err(e) = start_loaded(&mut st, &sd, Some(&spec)) {
         let _ = delete(g, id, true);
         return Err(e);
     }
@@ -500,7 +526,9 @@ pub fn run(g: &Global, id: &str, o: &CreateOpts, detach: bool) -> Res<i32> {
         return Ok(0);
     }
     let code = wait_exit(Pid::from_raw(st.pid));
-    delete(g, id, true)?;
+    // The container is stopped: what is left is its cgroup and state.
+    kill_and_wait(&st);
+    destroy(&st, &sd, Some(&spec));
     Ok(code)
 }
 
@@ -529,6 +557,7 @@ pub struct ExecOpts {
 
 /// `exec`: a new process in every namespace and the cgroup of a running container.
 pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
+    let exe = ExeCopy::start();
     let (st, sd) = load(g, id)?;
     match st.status(&sd) {
         Status::Running | Status::Created => {}
@@ -551,7 +580,7 @@ pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
         Some(p) => Some(UnixStream::connect(p).map_err(|e| format!("console socket {}: {e}", p.display()))?),
         None => None,
     };
-    let mut sp = spawn_init(o.preserve_fds, None, console.as_ref())?;
+    let mut sp = spawn_init(exe, o.preserve_fds, None, console.as_ref())?;
     drop(console);
     if let Err(e) = st.cgroup.add_pid(sp.stage1.as_raw()) {
         let _ = nix::sys::signal::kill(sp.stage1, Signal::SIGKILL);

@@ -84,7 +84,7 @@ impl State {
 
     pub fn save(&self, sd: &StateDir) -> io::Result<()> {
         let data = serde_json::to_vec(self).map_err(io::Error::other)?;
-        atomic::write(&sd.state_file(), &data)
+        atomic::replace(&sd.state_file(), &data)
     }
 
     /// Whether the recorded init process is still the one we started (and not a zombie).
