@@ -6,8 +6,10 @@
 # Times N runs (default 25, env N) after 2 warm-up runs for: tug as `tug-runtime` (a symlink to TUG,
 # so any runc-compatible binary can stand in), runc, and two floors that no runtime can beat — a plain
 # fork+exec of /bin/true and `unshare -fmpiun --mount-proc` of it. Prints the machine, runc's version
-# and a markdown table of medians in milliseconds. Each runtime's bundle gets the config.json that
-# runtime's own `spec` writes, with args ["/bin/true"] and terminal false. Needs root.
+# and a markdown table of medians in milliseconds. Both runtimes run the same bundle: the config.json
+# `tug-runtime spec` writes (Docker's defaults: pid, net, ipc, uts, mount and cgroup namespaces,
+# masked and read-only paths, 14 capabilities, a cgroup with device rules), with args ["/bin/true"]
+# and terminal false. The runtimes take turns run by run, so neither gets a quieter machine. Needs root.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -63,8 +65,7 @@ with open(path, "w") as f:
     json.dump(c, f, indent=2)
 EOF
 }
-bundle tug "$work/tug-runtime"
-bundle runc "$runc"
+bundle shared "$work/tug-runtime"
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r) $(uname -m)"
@@ -82,7 +83,7 @@ tug = os.path.join(work, "tug-runtime")
 def runtime_cmd(binary, name):
     def cmd(i):
         return [binary, "--root", os.path.join(work, "state-" + os.path.basename(binary)),
-                "run", "--bundle", os.path.join(work, "bundle-" + name), "bench-%s-%d" % (name, i)]
+                "run", "--bundle", os.path.join(work, "bundle-shared"), "bench-%s-%d" % (name, i)]
     return cmd
 
 cases = [
@@ -92,11 +93,12 @@ cases = [
     ("floor: fork+exec /bin/true", lambda i: ["/bin/true"]),
 ]
 
-rows = []
-failed = False
-for name, cmd in cases:
-    times = []
-    for i in range(n + 2):
+times = {name: [] for name, _ in cases}
+failed = set()
+for i in range(n + 2):
+    for name, cmd in cases:
+        if name in failed:
+            continue
         t0 = time.perf_counter_ns()
         p = subprocess.run(cmd(i), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
@@ -104,14 +106,17 @@ for name, cmd in cases:
         if p.returncode != 0:
             sys.stderr.write("%s: %s exited %d: %s\n" % (name, " ".join(cmd(i)), p.returncode,
                                                         p.stderr.decode(errors="replace").strip()))
-            failed = True
-            break
+            failed.add(name)
+            continue
         if i >= 2:
-            times.append((t1 - t0) / 1e6)
-    if len(times) == n:
-        rows.append((name, statistics.median(times), min(times), max(times)))
-    else:
+            times[name].append((t1 - t0) / 1e6)
+rows = []
+for name, _ in cases:
+    t = times[name]
+    if name in failed or len(t) != n:
         rows.append((name, None, None, None))
+    else:
+        rows.append((name, statistics.median(t), min(t), max(t)))
 
 print("| runtime | median ms | min ms | max ms | runs |")
 print("|---|---:|---:|---:|---:|")

@@ -277,12 +277,6 @@ fn create_inner(
     drop(console);
     drop(fifo);
     let stage1 = sp.stage1;
-    let add = cg.add_pid(stage1.as_raw()).map_err(|e| format!("cannot join cgroup: {e}"));
-    if let Err(e) = add {
-        let _ = nix::sys::signal::kill(stage1, Signal::SIGKILL);
-        let _ = waitpid(stage1, None);
-        return Err(e);
-    }
     if let Some(adj) = spec.process.as_ref().and_then(|p| p.oom_score_adj) {
         let _ = std::fs::write(format!("/proc/{stage1}/oom_score_adj"), adj.to_string());
     }
@@ -296,6 +290,7 @@ fn create_inner(
         state: st.oci_json(Status::Created),
         target_pid: 0,
         join: Vec::new(),
+        cgroup: cg.clone(),
     };
     let result = (|| -> Res<()> {
         sp.ch.send(&cfg).map_err(|e| format!("cannot talk to init: {e}"))?;
@@ -582,11 +577,6 @@ pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
     };
     let mut sp = spawn_init(exe, o.preserve_fds, None, console.as_ref())?;
     drop(console);
-    if let Err(e) = st.cgroup.add_pid(sp.stage1.as_raw()) {
-        let _ = nix::sys::signal::kill(sp.stage1, Signal::SIGKILL);
-        let _ = waitpid(sp.stage1, None);
-        return Err(format!("cannot join cgroup: {e}"));
-    }
     let cfg = InitConfig {
         mode: InitMode::Exec,
         spec,
@@ -597,6 +587,7 @@ pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
         state: serde_json::Value::Null,
         target_pid: st.pid,
         join,
+        cgroup: st.cgroup.clone(),
     };
     sp.ch.send(&cfg).map_err(|e| format!("cannot talk to init: {e}"))?;
     let mut pid = None;

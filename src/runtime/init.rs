@@ -53,6 +53,8 @@ pub struct InitConfig {
     pub target_pid: i32,
     /// Exec: the namespace kinds to join.
     pub join: Vec<String>,
+    /// The cgroup init joins before anything else (see `Cgroup::add_self`).
+    pub cgroup: super::cgroups::Cgroup,
 }
 
 pub fn main(_args: Vec<OsString>) -> ExitCode {
@@ -120,6 +122,9 @@ fn stage1(ch: &mut Channel, cfg: &InitConfig, fifo: RawFd, console: RawFd) -> Re
         Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
+    // Into the cgroup first: every process of the container descends from this one, and a
+    // cgroup namespace created below is rooted where it stands.
+    cfg.cgroup.add_self().map_err(|e| format!("cannot join cgroup {}: {e}", cfg.cgroup.path))?;
     let mut joins: Vec<(String, OwnedFd, CloneFlags)> = Vec::new();
     let mut create = CloneFlags::empty();
     let mut userns_create = false;
