@@ -3,8 +3,9 @@
 #
 #   scripts/test.sh
 #
-# Steps: cargo fmt --check, cargo clippy --all-targets -D warnings, cargo build, cargo test, then the
-# podman scenarios (tests/podman.sh) against target/debug/tug as `tug-runtime`. A failing step does
+# Steps: install missing packages (scripts/install-deps.sh), cargo fmt --check, cargo clippy
+# --all-targets -D warnings, cargo build, cargo test, the podman scenarios (tests/podman.sh) against
+# target/debug/tug as `tug-runtime`, and the static release build (scripts/build-static.sh). A failing step does
 # not stop the independent ones after it; the build failing skips what needs the binary. Prints a
 # summary and exits non-zero if anything failed.
 set -uo pipefail
@@ -41,6 +42,12 @@ skip() {
     status=1
 }
 
+# A fresh machine gets its packages (podman, busybox-static, runc, skopeo, the musl target) here.
+"$here/install-deps.sh" || { echo "scripts/test.sh: cannot install dependencies" >&2; exit 2; }
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH=$HOME/.cargo/bin:$PATH
+fi
+
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
 if step "cargo build" cargo build; then
@@ -55,6 +62,7 @@ if step "cargo build" cargo build; then
     chmod 0755 "$links"
     ln -s "$bin" "$links/tug-runtime"
     step "podman scenarios" "$top/tests/podman.sh" "$links/tug-runtime"
+    step "static build (< 8 MiB, no dynamic section)" "$here/build-static.sh"
 else
     skip "cargo test" "build failed"
     skip "podman scenarios" "build failed"

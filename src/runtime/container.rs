@@ -498,10 +498,15 @@ fn destroy(st: &State, sd: &StateDir, spec: Option<&Spec>) {
             eprintln!("warning: {e}");
         }
     }
-    if let Err(e) = st.cgroup.destroy() {
-        eprintln!("warning: cannot remove cgroup: {e}");
-    }
-    let _ = std::fs::remove_dir_all(&sd.dir);
+    // The cgroup's rmdirs and the state's unlinks are independent; do them side by side.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Err(e) = st.cgroup.destroy() {
+                eprintln!("warning: cannot remove cgroup: {e}");
+            }
+        });
+        let _ = std::fs::remove_dir_all(&sd.dir);
+    });
 }
 
 /// `run`: create, start, and (unless detached) wait and delete; returns the exit code.
@@ -521,8 +526,11 @@ pub fn run(g: &Global, id: &str, o: &CreateOpts, detach: bool) -> Res<i32> {
         return Ok(0);
     }
     let code = wait_exit(Pid::from_raw(st.pid));
-    // The container is stopped: what is left is its cgroup and state.
-    kill_and_wait(&st);
+    // With its own pid namespace, the kernel killed every other process when pid 1 died;
+    // otherwise stragglers may remain in the cgroup.
+    if spec.namespace("pid").is_none_or(|ns| ns.path.is_some()) {
+        kill_and_wait(&st);
+    }
     destroy(&st, &sd, Some(&spec));
     Ok(code)
 }

@@ -1,0 +1,38 @@
+#!/bin/bash
+# Installs what the tests and the demo need on a Debian machine, if anything is missing:
+# busybox-static (the test image's only binary), podman and its helpers, runc (benchmark peer),
+# skopeo, and the musl target for the static build. Quick when everything is present.
+set -euo pipefail
+
+need=()
+[ -x /bin/busybox ] || need+=(busybox-static)
+for cmd in podman conmon runc skopeo script readelf python3 bc; do
+    command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing ${need[*]}; run as root to install them" >&2
+        exit 2
+    fi
+    echo "install-deps: installing packages for: ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # podman's helpers are listed explicitly so that recommends can stay off.
+    apt-get install -y -qq --no-install-recommends \
+        busybox-static podman conmon runc skopeo uidmap golang-github-containers-common \
+        netavark aardvark-dns containernetworking-plugins catatonit fuse-overlayfs slirp4netns \
+        util-linux bsdutils coreutils procps iproute2 tar file binutils bc python3 ca-certificates \
+        >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH=$HOME/.cargo/bin:$PATH
+fi
+if command -v rustup >/dev/null 2>&1; then
+    installed=$(rustup target list --installed 2>/dev/null || true)
+    if ! grep -qx x86_64-unknown-linux-musl <<<"$installed"; then
+        rustup target add x86_64-unknown-linux-musl >&2 || echo "install-deps: no musl target; the static build falls back to glibc" >&2
+    fi
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >&2 || true
+fi
+command -v cargo >/dev/null 2>&1 || { echo "install-deps: cargo not found; install Rust with rustup" >&2; exit 2; }
