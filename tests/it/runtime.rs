@@ -471,3 +471,38 @@ fn user_namespace_with_mappings() {
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, vec!["0", "100000", "65536", "0"], "{out}");
 }
+
+#[test]
+fn time_namespace_offsets_and_oom_score() {
+    let b = Bundle::new("timens", &["sh", "-c", "cut -d. -f1 /proc/uptime; cat /proc/self/oom_score_adj"], |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10_000_000, "nanosecs": 0}});
+        c["process"]["oomScoreAdj"] = 500.into();
+    });
+    let host_uptime: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    let out = ok(b.rt(&["run", &unique("timens")]));
+    let lines: Vec<&str> = out.lines().collect();
+    let inside: u64 = lines[0].parse().unwrap();
+    assert!(inside >= host_uptime + 10_000_000 && inside < host_uptime + 10_000_000 + 60, "{out}");
+    assert_eq!(lines[1], "500");
+}
+
+#[test]
+fn errors_reach_the_log_file_as_json() {
+    let b = Bundle::new("log", &["true"], |c| c["process"]["user"]["uid"] = "x".into());
+    let log = b.dir.join("runtime.log");
+    let mut cmd = std::process::Command::new(crate::util::tug());
+    cmd.args(["runtime", "--root"]).arg(&b.state).arg("--log").arg(&log).args([
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+    ]);
+    let out = cmd.arg(&b.dir.path).arg(unique("log")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"].as_str().unwrap().contains("process.user.uid"), "{line}");
+    assert!(v["time"].as_str().unwrap().ends_with('Z'), "{line}");
+}
