@@ -506,3 +506,30 @@ fn errors_reach_the_log_file_as_json() {
     assert!(v["msg"].as_str().unwrap().contains("process.user.uid"), "{line}");
     assert!(v["time"].as_str().unwrap().ends_with('Z'), "{line}");
 }
+
+#[test]
+fn devices_ambient_caps_readonly_bind_and_sysctl() {
+    let script = "ls -ln /dev/mydev | cut -c1; stat -c '%t:%T %a %u' /dev/mydev; grep CapAmb /proc/self/status; \
+                  cat /data/f; touch /data/g 2>/dev/null && echo rw || echo ro; cat /proc/sys/net/ipv4/ip_forward";
+    let b = Bundle::new("dev", &["sh", "-c", script], |c| {
+        c["linux"]["devices"] =
+            json!([{"type": "c", "path": "/dev/mydev", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 7}]);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        let caps = &mut c["process"]["capabilities"];
+        caps["ambient"] = json!(["CAP_NET_BIND_SERVICE"]);
+        caps["inheritable"] = json!(["CAP_NET_BIND_SERVICE"]);
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    });
+    let data = b.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "from-host\n").unwrap();
+    let mut cfg = b.config();
+    cfg["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind", "ro", "nosuid", "nodev"]}),
+    );
+    b.set_config(&cfg);
+    let out = ok(b.rt(&["run", &unique("dev")]));
+    // Device 1:3 (hex in stat), mode 640, owner 7; ambient = bit 10; the bind is read-only.
+    assert_eq!(out, "c\n1:3 640 7\nCapAmb:\t0000000000000400\nfrom-host\nro\n1\n");
+    assert!(!data.join("g").exists());
+}
