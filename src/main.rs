@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The dispatch table: one executable, several personalities (DESIGN §1).
 //!
 //! The applet is picked from the basename of argv[0] (a leading `-` stripped, as login shells add
@@ -7,6 +8,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 mod client;
+mod daemon;
 mod install;
 mod runtime;
 // The daemon (issue: images and containers) is the store's first user; until then only tests call it.
@@ -23,11 +25,14 @@ const APPLETS: &[(&str, Applet, bool)] = &[
     ("tug", client::main, false),
     ("docker", client::main, false),
     ("tug-runtime", runtime::cli::main, false),
+    ("tugd", daemon::main, false),
+    ("dockerd", daemon::main, false),
     ("tug-init", runtime::init::main, true),
 ];
 
 /// Verbs of `tug VERB …` that select an applet rather than a client command.
-const VERBS: &[(&str, Applet)] = &[("runtime", runtime::cli::main), ("install", install::main)];
+const VERBS: &[(&str, Applet)] =
+    &[("runtime", runtime::cli::main), ("daemon", daemon::main), ("install", install::main)];
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -42,7 +47,11 @@ fn main() -> ExitCode {
                 if let Some((v, applet)) = VERBS.iter().find(|(v, _)| *v == verb) {
                     // `tug runtime create …` behaves as `tug-runtime create …`.
                     let mut rest = args[2..].to_vec();
-                    let argv0 = if *v == "runtime" { "tug-runtime" } else { "tug-install" };
+                    let argv0 = match *v {
+                        "runtime" => "tug-runtime",
+                        "daemon" => "tugd",
+                        _ => "tug-install",
+                    };
                     rest.insert(0, argv0.into());
                     return applet(rest);
                 }

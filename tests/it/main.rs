@@ -2,5 +2,6 @@
 //! (CI is root): real namespaces, mounts and cgroups.
 
 mod applets;
+mod daemon;
 mod runtime;
 mod util;

@@ -162,3 +162,90 @@ pub fn ok(o: Output) -> String {
     assert!(o.status.success(), "failed ({:?}): stdout {} stderr {}", o.status, stdout(&o), stderr(&o));
     stdout(&o)
 }
+
+/// A tugd on a private socket and data root, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Daemon {
+    pub dir: Dir,
+    pub socket: PathBuf,
+    pub child: Option<std::process::Child>,
+}
+
+impl Daemon {
+    pub fn start(tag: &str, extra: &[&str]) -> Daemon {
+        let dir = Dir::new(tag);
+        let socket = dir.join("tugd.sock");
+        let mut cmd = Command::new(tug());
+        cmd.arg("daemon").arg("-H").arg(format!("unix://{}", socket.display()));
+        cmd.arg("--data-root").arg(dir.join("root")).arg("--pidfile").arg(dir.join("tugd.pid"));
+        cmd.args(extra);
+        let log = std::fs::File::create(dir.join("tugd.log")).unwrap();
+        cmd.stdout(log.try_clone().unwrap()).stderr(log).stdin(std::process::Stdio::null());
+        let child = cmd.spawn().unwrap();
+        let d = Daemon { dir, socket, child: Some(child) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tugd did not start: {}", d.log());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tugd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// One raw HTTP exchange; returns (status, headers, body).
+    pub fn http(&self, request: &[u8]) -> (u16, String, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        s.write_all(request).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, _) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let at = head.len() + 4;
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, head.to_string(), buf.get(at.min(buf.len())..).unwrap_or_default().to_vec())
+    }
+
+    /// Runs the real docker CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the docker CLI is required for these tests")
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = c.kill();
+                return c.wait().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+    }
+}
