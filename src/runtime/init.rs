@@ -224,7 +224,11 @@ fn stage2_container(
     if spec.namespace("mount").is_none() {
         return Err("linux.namespaces: a mount namespace is required".into());
     }
-    // 1. The filesystem.
+    // 1. A new network namespace starts with loopback down; Docker's containers have it up.
+    if spec.namespace("network").is_some_and(|n| n.path.as_deref().unwrap_or("").is_empty()) {
+        loopback_up().map_err(|e| format!("cannot bring up lo: {e}"))?;
+    }
+    // 2. The filesystem.
     let ns = mounts::NsInfo {
         netns: spec.namespace("network").is_some(),
         ipcns: spec.namespace("ipc").is_some(),
@@ -232,7 +236,7 @@ fn stage2_container(
         cgroupns: spec.namespace("cgroup").is_some(),
     };
     mounts::prepare_rootfs(spec, &cfg.rootfs, &cfg.bundle, &ns)?;
-    // 2. Hooks that need the mounts but not yet the pivot.
+    // 3. Hooks that need the mounts but not yet the pivot.
     if cfg.parent_hooks {
         ch.send(&FromInit::Hooks).map_err(|e| e.to_string())?;
         wait_continue(ch)?;
@@ -240,7 +244,7 @@ fn stage2_container(
     if let Some(h) = &spec.hooks {
         hooks::run("createContainer", &h.create_container, &cfg.state)?;
     }
-    // 3. The root switch, names, and kernel parameters: sysctls go through the container's own
+    // 4. The root switch, names, and kernel parameters: sysctls go through the container's own
     // /proc/sys, so they are written before step 4 makes it read-only.
     mounts::enter_rootfs(&cfg.rootfs, cfg.no_pivot)?;
     if spec.namespace("uts").is_some() {
@@ -252,7 +256,7 @@ fn stage2_container(
         }
     }
     mounts::apply_sysctl(spec)?;
-    // 4. Masked and read-only paths, the read-only root.
+    // 5. Masked and read-only paths, the read-only root.
     mounts::finish_rootfs(spec)?;
     // 5-8. Terminal, limits, credentials, working directory.
     let exe = prepare_process(process, console, filter.as_ref())?;
@@ -299,6 +303,33 @@ fn stage2_exec(cfg: &InitConfig, console: RawFd, filter: Option<seccomp::Filter>
     let process = cfg.spec.process.as_ref().ok_or("process: missing")?;
     let exe = prepare_process(process, console, filter.as_ref())?;
     exec_process(process, &exe, filter.as_ref())
+}
+
+/// Sets IFF_UP on `lo` with the classic ioctls (no netlink needed for one flag).
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: socket returned this descriptor and nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the flags of the named interface in `req`, which outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the flags member of the union is the one SIOCGIFFLAGS just set.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, which outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn set_domainname(d: &str) -> Result<(), String> {

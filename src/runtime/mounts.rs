@@ -200,6 +200,9 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, bundle: &Path, ns: &NsInfo) ->
     let first = if prop == MsFlags::MS_SHARED { MsFlags::MS_PRIVATE } else { prop };
     mount(None::<&str>, "/", None::<&str>, first | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| format!("cannot set / propagation: {e}"))?;
+    if let Some(ov) = spec.annotations.get(OVERLAY_ANNOTATION) {
+        mount_overlay(ov, rootfs)?;
+    }
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| err("cannot bind rootfs", rootfs, e))?;
     if prop == MsFlags::MS_SHARED {
@@ -221,6 +224,30 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, bundle: &Path, ns: &NsInfo) ->
         create_devices(rootfs, &linux.devices, ns.userns)?;
     }
     Ok(())
+}
+
+/// The annotation with which the daemon asks for an overlay root filesystem. It is mounted inside
+/// the container's own mount namespace, so it disappears with the container's last process even
+/// when no daemon is running to unmount it. Value: `{"lower": [top … bottom], "upper", "work"}`.
+pub const OVERLAY_ANNOTATION: &str = "io.tug.rootfs.overlay";
+
+#[derive(serde::Deserialize)]
+struct Overlay {
+    lower: Vec<PathBuf>,
+    upper: PathBuf,
+    work: PathBuf,
+}
+
+fn mount_overlay(value: &str, rootfs: &Path) -> Res<()> {
+    let ov: Overlay = serde_json::from_str(value).map_err(|e| format!("annotations.{OVERLAY_ANNOTATION}: {e}"))?;
+    let join = |ps: &[PathBuf]| ps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+    let data = format!("lowerdir={},upperdir={},workdir={}", join(&ov.lower), ov.upper.display(), ov.work.display());
+    // The kernel takes at most a page of mount options.
+    if data.len() >= 4096 {
+        return Err(format!("overlay options too long ({} layers)", ov.lower.len()));
+    }
+    mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        .map_err(|e| err("cannot mount overlay on", rootfs, e))
 }
 
 /// Which namespaces the container has, for mount fallbacks.

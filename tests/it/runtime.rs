@@ -533,3 +533,29 @@ fn devices_ambient_caps_readonly_bind_and_sysctl() {
     assert_eq!(out, "c\n1:3 640 7\nCapAmb:\t0000000000000400\nfrom-host\nro\n1\n");
     assert!(!data.join("g").exists());
 }
+
+#[test]
+fn overlay_rootfs_from_annotation_and_loopback_up() {
+    // The daemon's layout: image layers as lower dirs, the container's writes in upper; the
+    // overlay lives in the container's mount namespace only.
+    let b =
+        Bundle::new("ovl", &["sh", "-c", "echo new > /created; cat /etc/layer2; cat /sys/class/net/lo/flags"], |_| {});
+    let layer1 = b.dir.join("rootfs"); // busybox as the bottom layer
+    let layer2 = b.dir.join("layer2");
+    std::fs::create_dir_all(layer2.join("etc")).unwrap();
+    std::fs::write(layer2.join("etc/layer2"), "from layer 2\n").unwrap();
+    let (upper, work, merged) = (b.dir.join("upper"), b.dir.join("work"), b.dir.join("merged"));
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut cfg = b.config();
+    cfg["root"]["path"] = merged.to_str().unwrap().into();
+    cfg["annotations"] =
+        json!({"io.tug.rootfs.overlay": json!({"lower": [layer2, layer1], "upper": upper, "work": work}).to_string()});
+    b.set_config(&cfg);
+    let out = ok(b.rt(&["run", &unique("ovl")]));
+    assert_eq!(out, "from layer 2\n0x9\n", "lo must be up (IFF_UP|IFF_LOOPBACK)");
+    assert_eq!(std::fs::read_to_string(upper.join("created")).unwrap(), "new\n");
+    assert!(!layer1.join("created").exists() && !merged.join("created").exists());
+    assert_eq!(host_mounts_mentioning(&b.dir.path), 0, "the overlay must not outlive the container");
+}
