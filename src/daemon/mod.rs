@@ -12,6 +12,8 @@ pub mod api;
 #[allow(dead_code)]
 pub mod http;
 pub mod router;
+#[allow(dead_code)]
+pub mod spec;
 pub mod system;
 
 use std::ffi::OsString;
