@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod client;
 mod daemon;
 mod install;
+mod monitor;
 mod runtime;
 // The daemon (issue: images and containers) is the store's first user; until then only tests call it.
 #[allow(dead_code)]
@@ -28,6 +29,7 @@ const APPLETS: &[(&str, Applet, bool)] = &[
     ("tugd", daemon::main, false),
     ("dockerd", daemon::main, false),
     ("tug-init", runtime::init::main, true),
+    ("tug-monitor", monitor::main, true),
 ];
 
 /// Verbs of `tug VERB …` that select an applet rather than a client command.

@@ -439,6 +439,13 @@ fn exec_process(p: &Process, exe: &CString, filter: Option<&seccomp::Filter>) ->
             f.install().map_err(|e| format!("cannot load seccomp filter: {e}"))?;
         }
     }
+    // The user's process starts with default signal handling: Rust ignores SIGPIPE at start-up
+    // and an ignored signal stays ignored across execve; a caller's blocked mask would carry over
+    // the same way.
+    // SAFETY: resetting a disposition to SIG_DFL installs no handler.
+    let _ =
+        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
     Err(format!("exec {:?}: {e}", p.args[0]))
 }

@@ -3,5 +3,6 @@
 
 mod applets;
 mod daemon;
+mod monitor;
 mod runtime;
 mod util;

@@ -559,3 +559,15 @@ fn overlay_rootfs_from_annotation_and_loopback_up() {
     assert!(!layer1.join("created").exists() && !merged.join("created").exists());
     assert_eq!(host_mounts_mentioning(&b.dir.path), 0, "the overlay must not outlive the container");
 }
+
+#[test]
+fn process_starts_with_default_signal_handling() {
+    // SigIgn and SigBlk are all zero: a pipe reader going away kills the writer, as in Docker.
+    let b = Bundle::new("sig", &["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -1"], |_| {});
+    let out = ok(b.rt(&["run", &unique("sig")]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "SigBlk:\t0000000000000000", "{out}");
+    let ign = u64::from_str_radix(lines[1].trim_start_matches("SigIgn:\t"), 16).unwrap();
+    assert_eq!(ign & (1 << (13 - 1)), 0, "SIGPIPE must not be ignored: {out}");
+    assert_eq!(lines[2], "y");
+}
