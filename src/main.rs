@@ -9,10 +9,13 @@ use std::process::ExitCode;
 
 mod client;
 mod daemon;
+// pack_dir (export, commit) and a few paths wait for their routes (next issues).
+#[allow(dead_code)]
+mod image;
 mod install;
 mod monitor;
 mod runtime;
-// The daemon (issue: images and containers) is the store's first user; until then only tests call it.
+// Paths for volumes, networks, the build cache and the registry wait for their issues.
 #[allow(dead_code)]
 mod store;
 mod timefmt;

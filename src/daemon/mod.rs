@@ -6,13 +6,12 @@
 //! flushed before long waits, per-message chunk flushing and connection hijacking with
 //! half-close, which are simpler to get right directly than around a general server.
 
-// The image and container routes (arriving next) use the rest of the plumbing and config.
-#[allow(dead_code)]
 pub mod api;
-#[allow(dead_code)]
+pub mod containers;
+pub mod containers_api;
 pub mod http;
+pub mod images;
 pub mod router;
-#[allow(dead_code)]
 pub mod spec;
 pub mod system;
 
@@ -90,6 +89,8 @@ impl DaemonConfig {
 /// Everything the handlers share.
 pub struct Engine {
     pub layout: Layout,
+    pub images: crate::image::store::ImageStore,
+    pub containers: Arc<containers::Containers>,
     pub id: String,
     pub cgroup_v2: bool,
     pub config: Mutex<DaemonConfig>,
@@ -98,11 +99,11 @@ pub struct Engine {
 impl Engine {
     /// (running, paused, stopped) containers.
     pub fn container_counts(&self) -> (usize, usize, usize) {
-        (0, 0, 0)
+        self.containers.counts_by_state()
     }
 
     pub fn image_count(&self) -> usize {
-        0
+        self.images.list().len()
     }
 
     pub fn storage_driver(&self) -> &'static str {
@@ -164,7 +165,16 @@ fn run(a: Args) -> Result<(), String> {
     let listeners = hosts.iter().map(|h| bind(h, a.insecure_tcp)).collect::<Result<Vec<_>, _>>()?;
     crate::store::atomic::write(&a.pidfile, format!("{}\n", std::process::id()).as_bytes())
         .map_err(|e| format!("pid file {}: {e}", a.pidfile.display()))?;
+    let images = crate::image::store::ImageStore::open(&layout).map_err(|e| format!("image store: {e}"))?;
+    let containers = Arc::new(containers::Containers::open(&layout).map_err(|e| format!("containers: {e}"))?);
+    if let Some((size, files)) = log_opts(&file_cfg) {
+        *containers.log_defaults.lock().unwrap_or_else(|e| e.into_inner()) = (size, files);
+    }
+    // Containers that kept running while no daemon was up get their exit watchers back.
+    containers.restore();
     let engine = Arc::new(Engine {
+        images,
+        containers,
         id: engine_id(&layout)?,
         cgroup_v2: nix::sys::statfs::statfs("/sys/fs/cgroup")
             .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
@@ -203,6 +213,9 @@ fn run(a: Args) -> Result<(), String> {
                 if let Some(p) = &a.config_file {
                     match DaemonConfig::load(p) {
                         Ok(c) => {
+                            if let Some(l) = log_opts(&c) {
+                                *engine.containers.log_defaults.lock().unwrap_or_else(|e| e.into_inner()) = l;
+                            }
                             *engine.config.lock().unwrap_or_else(|e| e.into_inner()) = c;
                             eprintln!("tugd: reloaded {}", p.display());
                         }
@@ -221,6 +234,16 @@ fn run(a: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&a.pidfile);
     eprintln!("tugd: stopped");
     Ok(())
+}
+
+/// json-file rotation defaults from daemon.json `log-opts` (Docker's key names).
+fn log_opts(c: &DaemonConfig) -> Option<(String, String)> {
+    let size = c.log_opts.get("max-size").cloned();
+    let files = c.log_opts.get("max-file").cloned();
+    if size.is_none() && files.is_none() {
+        return None;
+    }
+    Some((size.unwrap_or_else(|| "10m".into()), files.unwrap_or_else(|| "3".into())))
 }
 
 /// A stable daemon ID, made once per data root.

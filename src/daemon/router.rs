@@ -2,7 +2,7 @@
 
 use super::api::{ApiError, ApiResult, Responder};
 use super::http::{Body, Head};
-use super::{system, Engine};
+use super::{containers_api as c, images, system, Engine};
 
 /// Dispatches one request. `path` has its `/v1.NN` prefix removed already.
 pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
@@ -12,9 +12,31 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET" | "HEAD", ["_ping"]) => system::ping(r),
         ("GET", ["version"]) => system::version(e, r),
         ("GET", ["info"]) => system::info(e, r),
-        _ => {
-            let _ = body;
-            Err(ApiError::not_found(format!("page not found: {method} {path}")))
-        }
+
+        ("POST", ["containers", "create"]) => c::create(e, head, body, r),
+        ("GET", ["containers", "json"]) => c::list(e, head, r),
+        ("GET", ["containers", id, "json"]) => c::inspect(e, id, r),
+        ("POST", ["containers", id, "start"]) => c::start(e, id, r),
+        ("POST", ["containers", id, "wait"]) => c::wait(e, id, head, r),
+        ("POST", ["containers", id, "attach"]) => c::attach(e, id, head, r),
+        ("GET", ["containers", id, "logs"]) => c::logs(e, id, head, r),
+        ("POST", ["containers", id, "stop"]) => c::stop(e, id, head, r),
+        ("POST", ["containers", id, "restart"]) => c::restart(e, id, head, r),
+        ("POST", ["containers", id, "kill"]) => c::kill(e, id, head, r),
+        ("POST", ["containers", id, "resize"]) => c::resize(e, id, head, r),
+        ("DELETE", ["containers", id]) => c::remove(e, id, head, r),
+
+        ("GET", ["images", "json"]) => images::list(e, head, r),
+        ("POST", ["images", "load"]) => images::load(e, head, body, r),
+        ("POST", ["images", "create"]) => images::create(e, head, body, r),
+        ("POST", ["images", "prune"]) => images::prune(e, head, r),
+        ("GET", ["images", "get"]) => images::save(e, head.params("names").iter().map(|s| s.to_string()).collect(), r),
+        // Image names contain slashes: everything between "images" and the verb is the name.
+        ("GET", ["images", name @ .., "json"]) if !name.is_empty() => images::inspect(e, &name.join("/"), r),
+        ("GET", ["images", name @ .., "history"]) if !name.is_empty() => images::history(e, &name.join("/"), r),
+        ("GET", ["images", name @ .., "get"]) if !name.is_empty() => images::save(e, vec![name.join("/")], r),
+        ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(e, &name.join("/"), head, r),
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => images::remove(e, &name.join("/"), head, r),
+        _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
     }
 }

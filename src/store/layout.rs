@@ -85,8 +85,17 @@ impl Layout {
     pub fn ingest_dir(&self) -> PathBuf {
         self.images_dir().join("ingest")
     }
+    /// The OCI layout's `index.json`: the image store's names.
+    pub fn images_index(&self) -> PathBuf {
+        self.images_dir().join("index.json")
+    }
+    /// Parent of every unpacked layer directory.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers").join("sha256")
+    }
+    /// One unpacked layer: `diff/` (the overlay lowerdir) and `layer.json` (diff ID, size).
     pub fn layer_dir(&self, chain_id: &Digest) -> PathBuf {
-        self.root.join("layers").join("sha256").join(chain_id.hex())
+        self.layers_dir().join(chain_id.hex())
     }
     pub fn containers_dir(&self) -> PathBuf {
         self.root.join("containers")

@@ -1,0 +1,762 @@
+//! Containers at the Docker level: the record in `containers/<id>/container.json`, names, and the
+//! lifecycle handlers. A started container is run by its monitor (`tug-monitor`, see
+//! `src/monitor/`), which the daemon talks to only through `monitor.sock` and files, so containers
+//! outlive the daemon.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::api::ApiError;
+use super::http::Stream;
+use super::spec::{self, CreateConfig};
+use crate::store::atomic;
+use crate::store::layout::Layout;
+
+/// Docker's zero time.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The Docker-level state of a container, as inspect shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct StateRec {
+    pub status: String,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub oom_killed: bool,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// `container.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub created: String,
+    /// The image ID (config digest) and the name it was created from.
+    pub image: String,
+    pub image_name: String,
+    pub config: CreateConfig,
+    /// `Config` and `HostConfig` exactly as the client sent them, for inspect.
+    pub config_json: Value,
+    pub host_config_json: Value,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: StateRec,
+    #[serde(default)]
+    pub restart_count: u32,
+}
+
+impl Record {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+    pub fn running(&self) -> bool {
+        self.state.status == "running" || self.state.status == "paused"
+    }
+    pub fn tty(&self) -> bool {
+        self.config.tty
+    }
+}
+
+/// Waiters for a container's next exit (and removal), woken by its watcher thread.
+#[derive(Default)]
+struct Notify {
+    /// Per container: how many exits and removals have happened so far.
+    counts: Mutex<HashMap<String, (u64, u64)>>,
+    cv: Condvar,
+}
+
+/// The container service.
+pub struct Containers {
+    layout: Layout,
+    /// Serializes name reservation and record updates.
+    lock: Mutex<()>,
+    notify: Notify,
+    /// Hijacked attach streams waiting for their container to start.
+    pending: Mutex<HashMap<String, Vec<PendingAttach>>>,
+    /// Images in use, for `rmi` refusals: resolved from records on demand.
+    pub log_defaults: Mutex<(String, String)>,
+}
+
+struct PendingAttach {
+    stream: Stream,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    crate::store::digest::hex(&b)
+}
+
+const ADJECTIVES: [&str; 16] = [
+    "brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quirky",
+    "sharp", "tender", "vivid",
+];
+const NOUNS: [&str; 16] = [
+    "anchor", "barge", "cable", "deck", "ferry", "galley", "harbor", "keel", "ledger", "mast", "oar", "pier", "rudder",
+    "sail", "tide", "wharf",
+];
+
+/// Docker's container name rule.
+pub fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && n.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+}
+
+impl Containers {
+    pub fn open(layout: &Layout) -> io::Result<Containers> {
+        std::fs::create_dir_all(layout.containers_dir())?;
+        std::fs::create_dir_all(layout.root().join("names"))?;
+        Ok(Containers {
+            layout: layout.clone(),
+            lock: Mutex::new(()),
+            notify: Notify::default(),
+            pending: Mutex::new(HashMap::new()),
+            log_defaults: Mutex::new(("10m".into(), "3".into())),
+        })
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.layout.container_dir(id)
+    }
+
+    fn runtime_root(&self) -> PathBuf {
+        self.layout.root().join("runtime")
+    }
+
+    fn save(&self, r: &Record) -> io::Result<()> {
+        let data = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
+        atomic::write(&self.dir(&r.id).join("container.json"), &data)
+    }
+
+    fn load(&self, id: &str) -> Option<Record> {
+        let data = std::fs::read(self.dir(id).join("container.json")).ok()?;
+        let mut r: Record = serde_json::from_slice(&data).ok()?;
+        self.reconcile(&mut r);
+        Some(r)
+    }
+
+    /// Brings a record up to date with its monitor's files: an `exit.json` written while nobody
+    /// watched (or before the watcher got to it) makes the container exited.
+    fn reconcile(&self, r: &mut Record) {
+        if !r.running() {
+            return;
+        }
+        let dir = self.dir(&r.id);
+        if let Ok(data) = std::fs::read(dir.join("exit.json")) {
+            if let Ok(v) = serde_json::from_slice::<Value>(&data) {
+                r.state.status = "exited".into();
+                r.state.pid = 0;
+                r.state.exit_code = v["ExitCode"].as_i64().unwrap_or(0) as i32;
+                r.state.oom_killed = v["OOMKilled"].as_bool().unwrap_or(false);
+                r.state.finished_at = v["FinishedAt"].as_str().unwrap_or(ZERO_TIME).to_string();
+                let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = self.save(r);
+            }
+        } else if !monitor_alive(&dir) {
+            // The monitor died without a word (killed, or a reboot): the container is gone too.
+            r.state.status = "exited".into();
+            r.state.pid = 0;
+            r.state.exit_code = 255;
+            r.state.finished_at = crate::timefmt::now_rfc3339();
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = self.save(r);
+        }
+    }
+
+    /// Every record, newest first.
+    pub fn all(&self) -> Vec<Record> {
+        let mut v: Vec<Record> = std::fs::read_dir(self.layout.containers_dir())
+            .map(|rd| rd.flatten().filter_map(|e| self.load(&e.file_name().to_string_lossy())).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.
+    pub fn find(&self, key: &str) -> Result<Record, ApiError> {
+        let not_found = || ApiError::not_found(format!("No such container: {key}"));
+        let name = key.trim_start_matches('/');
+        if key.len() == 64 {
+            if let Some(r) = self.load(key) {
+                return Ok(r);
+            }
+        }
+        if valid_name(name) {
+            if let Ok(id) = std::fs::read_to_string(self.layout.name_file(name)) {
+                if let Some(r) = self.load(id.trim()) {
+                    return Ok(r);
+                }
+            }
+        }
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let matches: Vec<String> = std::fs::read_dir(self.layout.containers_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(key))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match matches.as_slice() {
+            [one] => self.load(one).ok_or_else(not_found),
+            [] => Err(not_found()),
+            _ => Err(ApiError::bad_request(format!("multiple IDs found with provided prefix: {key}"))),
+        }
+    }
+
+    /// Images used by containers: (image id, container id, running).
+    pub fn image_users(&self) -> Vec<(String, String, bool)> {
+        self.all().into_iter().map(|r| (r.image.clone(), r.id.clone(), r.running())).collect()
+    }
+
+    /// `POST /containers/create`.
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        body: &[u8],
+        images: &crate::image::store::ImageStore,
+    ) -> Result<Record, ApiError> {
+        let cfg = spec::parse_create(body)?;
+        let raw: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if cfg.image.is_empty() {
+            return Err(ApiError::bad_request("config.Image: image name must not be empty"));
+        }
+        let image = images.resolve(&cfg.image).map_err(|e| super::images::api_error(&e))?;
+        let id = random_hex(32);
+        let dir = self.dir(&id);
+        let layers = images.layer_dirs(&image).map_err(|e| ApiError::internal(format!("cannot unpack image: {e}")))?;
+        let image_config = image.config.get("config").cloned().unwrap_or(Value::Null);
+        let oci =
+            spec::build(&spec::Inputs { id: &id, cfg: &cfg, image_config: &image_config, layers: &layers, dir: &dir })?;
+        let args = oci.process.as_ref().map(|p| p.args.clone()).unwrap_or_default();
+        // Reserve the name first: O_EXCL makes a race between two creates lose cleanly.
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.trim_start_matches('/');
+                if !valid_name(n) {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => loop {
+                let b = random_hex(2);
+                let n = format!(
+                    "{}_{}",
+                    ADJECTIVES[usize::from(b.as_bytes()[0] % 16)],
+                    NOUNS[usize::from(b.as_bytes()[1] % 16)]
+                );
+                let n = format!("{n}{}", &random_hex(1)[..2]);
+                if !self.layout.name_file(&n).exists() {
+                    break n;
+                }
+            },
+        };
+        let name_file = self.layout.name_file(&name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(ApiError::from)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_to_string(&name_file).unwrap_or_default();
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.trim()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let made = (|| -> io::Result<Record> {
+            for d in ["upper", "work", "rootfs", "bundle"] {
+                std::fs::create_dir_all(dir.join(d))?;
+            }
+            let hostname = oci.hostname.clone().unwrap_or_default();
+            atomic::write(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+            atomic::write(
+                &dir.join("hosts"),
+                format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+                    .as_bytes(),
+            )?;
+            let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+            atomic::write(&dir.join("resolv.conf"), &resolv)?;
+            atomic::write(
+                &dir.join("bundle/config.json"),
+                &serde_json::to_vec_pretty(&oci).map_err(io::Error::other)?,
+            )?;
+            let r = Record {
+                id: id.clone(),
+                name: name.clone(),
+                created: crate::timefmt::now_rfc3339(),
+                image: image.id.to_string(),
+                image_name: cfg.image.clone(),
+                config_json: {
+                    let mut c = raw.clone();
+                    if let Some(o) = c.as_object_mut() {
+                        o.remove("HostConfig");
+                        o.remove("NetworkingConfig");
+                    }
+                    c
+                },
+                host_config_json: raw.get("HostConfig").cloned().unwrap_or(json!({})),
+                config: cfg.clone(),
+                path: args.first().cloned().unwrap_or_default(),
+                args: args.get(1..).map(<[String]>::to_vec).unwrap_or_default(),
+                state: StateRec {
+                    status: "created".into(),
+                    started_at: ZERO_TIME.into(),
+                    finished_at: ZERO_TIME.into(),
+                    ..Default::default()
+                },
+                restart_count: 0,
+            };
+            self.save(&r)?;
+            Ok(r)
+        })();
+        match made {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let _ = std::fs::remove_file(&name_file);
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(ApiError::internal(format!("cannot create container: {e}")))
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/start`: spawns the monitor, connects pending attachers, starts.
+    pub fn start(self: &Arc<Self>, key: &str) -> Result<bool, ApiError> {
+        let mut r = self.find(key)?;
+        if r.running() {
+            return Ok(false);
+        }
+        let dir = self.dir(&r.id);
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+        let host = r.config.host_config.clone().unwrap_or_default();
+        let (mut max_size, mut max_file) = self.log_defaults.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(c) = host.log_config.as_ref().and_then(|l| l.config.as_ref()) {
+            if let Some(s) = c.get("max-size") {
+                max_size = s.clone();
+            }
+            if let Some(f) = c.get("max-file") {
+                max_file = f.clone();
+            }
+        }
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg0("tug-monitor")
+            .arg("--runtime-root")
+            .arg(self.runtime_root())
+            .arg("--bundle")
+            .arg(dir.join("bundle"))
+            .arg("--id")
+            .arg(&r.id)
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--log-max-size")
+            .arg(&max_size)
+            .arg("--log-max-file")
+            .arg(&max_file);
+        if r.config.tty {
+            cmd.arg("--tty");
+        }
+        if r.config.open_stdin {
+            cmd.arg("--stdin");
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().map_err(|e| ApiError::internal(format!("cannot start monitor: {e}")))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let _ = child.wait();
+        let v: Value = serde_json::from_str(line.trim()).unwrap_or(json!({"error": "monitor exited without a word"}));
+        if let Some(e) = v["error"].as_str() {
+            r.state.error = e.to_string();
+            r.state.exit_code = if e.contains("executable file not found") || e.contains("no such file") {
+                127
+            } else if e.contains("permission denied") {
+                126
+            } else {
+                128
+            };
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = self.save(&r);
+            return Err(ApiError::new(
+                if r.state.exit_code == 128 { 500 } else { 400 },
+                format!("failed to create task for container: OCI runtime create failed: {e}: unknown"),
+            ));
+        }
+        // Attachers that arrived before start see the output from the first byte.
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r.id).unwrap_or_default();
+        for p in pending {
+            if let Err(e) = bridge_attach(&dir, p.stream, p.stdin, p.stdout, p.stderr) {
+                eprintln!("tugd: attach to {}: {e}", r.short_id());
+            }
+        }
+        let ans = monitor_request(&dir, &json!({"op": "start"}))
+            .map_err(|e| ApiError::internal(format!("cannot start: {e}")))?;
+        if let Some(e) = ans["error"].as_str() {
+            return Err(ApiError::internal(format!("cannot start container: {e}")));
+        }
+        r.state = StateRec {
+            status: "running".into(),
+            pid: v["pid"].as_i64().unwrap_or(0) as i32,
+            started_at: ans["started_at"].as_str().unwrap_or(ZERO_TIME).to_string(),
+            finished_at: ZERO_TIME.into(),
+            ..Default::default()
+        };
+        {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.save(&r).map_err(ApiError::from)?;
+        }
+        self.watch(&r.id);
+        Ok(true)
+    }
+
+    /// A thread that waits for the container's exit through the monitor, records it, and does
+    /// AutoRemove.
+    pub fn watch(self: &Arc<Self>, id: &str) {
+        let me = self.clone();
+        let id = id.to_string();
+        std::thread::spawn(move || {
+            let dir = me.dir(&id);
+            // `wait` blocks until exit; if the monitor is gone, exit.json (or its absence) says why.
+            let _ = monitor_request(&dir, &json!({"op": "wait"}));
+            let Some(r) = me.load(&id) else { return };
+            me.bump(&id, true);
+            if r.config.host_config.as_ref().is_some_and(|h| h.auto_remove) {
+                let _ = me.remove(&id, true);
+            }
+        });
+    }
+
+    fn bump(&self, id: &str, exit: bool) {
+        let mut c = self.notify.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let e = c.entry(id.to_string()).or_default();
+        if exit {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+        self.notify.cv.notify_all();
+    }
+
+    fn counts(&self, id: &str) -> (u64, u64) {
+        self.notify.counts.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied().unwrap_or_default()
+    }
+
+    /// Blocks until `cond` holds: `not-running` (now or at the next exit), `next-exit`, `removed`.
+    /// Returns the exit code.
+    pub fn wait(&self, key: &str, cond: &str) -> Result<i32, ApiError> {
+        let r = self.find(key)?;
+        let id = r.id.clone();
+        let start = self.counts(&id);
+        if cond == "not-running" && !r.running() {
+            return Ok(r.state.exit_code);
+        }
+        let mut c = self.notify.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last_code = r.state.exit_code;
+        loop {
+            let now = c.get(&id).copied().unwrap_or_default();
+            let done = match cond {
+                "removed" => now.1 > start.1,
+                _ => now.0 > start.0,
+            };
+            if done {
+                break;
+            }
+            let (g, _) = self.notify.cv.wait_timeout(c, Duration::from_millis(500)).unwrap_or_else(|e| e.into_inner());
+            c = g;
+            drop(c);
+            // The container may have gone (removed) or exited unnoticed: check the files.
+            match self.load(&id) {
+                Some(r) => {
+                    last_code = r.state.exit_code;
+                    if cond != "removed" && !r.running() && r.state.status == "exited" && self.counts(&id).0 == start.0
+                    {
+                        // The watcher may not exist (daemon restarted): the exit is recorded already.
+                        if std::fs::metadata(self.dir(&id).join("exit.json")).is_ok()
+                            && r.state.finished_at != ZERO_TIME
+                        {
+                            return Ok(r.state.exit_code);
+                        }
+                    }
+                }
+                None if cond == "removed" => return Ok(last_code),
+                None => return Err(ApiError::not_found(format!("No such container: {key}"))),
+            }
+            c = self.notify.counts.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        drop(c);
+        Ok(self.load(&id).map_or(last_code, |r| r.state.exit_code))
+    }
+
+    /// Sends a signal through the monitor.
+    pub fn kill(&self, key: &str, signal: &str) -> Result<(), ApiError> {
+        let r = self.find(key)?;
+        if !r.running() {
+            return Err(ApiError::conflict(format!("Cannot kill container: {key}: container {} is not running", r.id)));
+        }
+        let sig = if signal.is_empty() { "SIGKILL" } else { signal };
+        let sig = crate::runtime::container::parse_signal(sig).map_err(ApiError::bad_request)?;
+        let ans = monitor_request(&self.dir(&r.id), &json!({"op": "kill", "signal": sig as i32}))
+            .map_err(|e| ApiError::internal(format!("cannot kill container: {e}")))?;
+        match ans["error"].as_str() {
+            Some(e) => Err(ApiError::internal(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after the timeout. Returns false if not running.
+    pub fn stop(&self, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<bool, ApiError> {
+        let r = self.find(key)?;
+        if !r.running() {
+            return Ok(false);
+        }
+        let sig = signal.map(String::from).or_else(|| r.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into());
+        let t = timeout.or(r.config.stop_timeout).unwrap_or(10);
+        let _ = self.kill(&r.id, &sig);
+        let deadline = Instant::now() + Duration::from_secs(t.max(0).unsigned_abs());
+        let exited = |s: &Self| s.load(&r.id).is_none_or(|x| !x.running());
+        while Instant::now() < deadline {
+            if exited(self) {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !exited(self) {
+            let _ = self.kill(&r.id, "SIGKILL");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !exited(self) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Ok(true)
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub fn remove(&self, key: &str, force: bool) -> Result<(), ApiError> {
+        let r = self.find(key)?;
+        if r.running() {
+            if !force {
+                return Err(ApiError::conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    r.name
+                )));
+            }
+            let _ = self.kill(&r.id, "SIGKILL");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.load(&r.id).is_some_and(|x| x.running()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let dir = self.dir(&r.id);
+            if !dir.exists() {
+                return Ok(());
+            }
+            // The name goes first so it is free again; the directory goes through a rename, so a
+            // crash midway leaves a `.removing` entry that is never mistaken for a container.
+            let _ = std::fs::remove_file(self.layout.name_file(&r.name));
+            atomic::remove_dir(&dir).map_err(|e| ApiError::internal(format!("cannot remove container: {e}")))?;
+        }
+        self.bump(&r.id, false);
+        Ok(())
+    }
+
+    /// Registers (before start) or bridges (when running) an attach stream.
+    pub fn attach(&self, r: &Record, stream: Stream, stdin: bool, stdout: bool, stderr: bool) -> Result<(), ApiError> {
+        if r.running() {
+            bridge_attach(&self.dir(&r.id), stream, stdin, stdout, stderr).map_err(ApiError::from)
+        } else {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(r.id.clone())
+                .or_default()
+                .push(PendingAttach { stream, stdin, stdout, stderr });
+            Ok(())
+        }
+    }
+
+    /// Resizes the container's terminal.
+    pub fn resize(&self, key: &str, h: u32, w: u32) -> Result<(), ApiError> {
+        let r = self.find(key)?;
+        if !r.running() {
+            return Err(ApiError::conflict(format!("Container {} is not running", r.id)));
+        }
+        let _ = monitor_request(&self.dir(&r.id), &json!({"op": "resize", "h": h, "w": w}));
+        Ok(())
+    }
+
+    /// The json-file log files, oldest first.
+    pub fn log_files(&self, id: &str) -> Vec<PathBuf> {
+        let dir = self.dir(id);
+        let mut v: Vec<PathBuf> =
+            (1..100).map(|i| dir.join(format!("json.log.{i}"))).take_while(|p| p.exists()).collect();
+        v.reverse();
+        v.push(dir.join("json.log"));
+        v
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.dir(id)
+    }
+
+    /// (running, paused, stopped).
+    pub fn counts_by_state(&self) -> (usize, usize, usize) {
+        let all = self.all();
+        let running = all.iter().filter(|r| r.state.status == "running").count();
+        let paused = all.iter().filter(|r| r.state.status == "paused").count();
+        (running, paused, all.len() - running - paused)
+    }
+
+    /// Restarts watchers for containers that were running when the daemon last stopped.
+    pub fn restore(self: &Arc<Self>) {
+        for r in self.all() {
+            if r.running() {
+                self.watch(&r.id);
+            }
+        }
+    }
+}
+
+fn monitor_alive(dir: &Path) -> bool {
+    UnixStream::connect(dir.join("monitor.sock")).is_ok()
+}
+
+/// One request/answer exchange with a container's monitor.
+pub fn monitor_request(dir: &Path, req: &Value) -> io::Result<Value> {
+    let mut s = UnixStream::connect(dir.join("monitor.sock"))?;
+    s.write_all(format!("{req}\n").as_bytes())?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line)?;
+    serde_json::from_str(line.trim()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Joins a hijacked client stream to the monitor's attach stream, a thread each way.
+fn bridge_attach(dir: &Path, client: Stream, stdin: bool, stdout: bool, stderr: bool) -> io::Result<()> {
+    let mut m = UnixStream::connect(dir.join("monitor.sock"))?;
+    let req = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "stdin_once": true});
+    m.write_all(format!("{req}\n").as_bytes())?;
+    // Read the answer byte by byte: whatever follows the line is already stream data.
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        if m.read(&mut b)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "monitor closed the attach"));
+        }
+        if b[0] == b'\n' {
+            break;
+        }
+        line.push(b[0]);
+    }
+    let v: Value = serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if let Some(e) = v["error"].as_str() {
+        return Err(io::Error::other(e.to_string()));
+    }
+    let mut m_in = m.try_clone()?;
+    let mut c_out = client.try_clone()?;
+    let mut c_in = client;
+    std::thread::spawn(move || {
+        // Client → container stdin; the client's half-close becomes ours.
+        let _ = io::copy(&mut c_in, &mut m_in);
+        let _ = m_in.shutdown(std::net::Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut m, &mut c_out);
+        let _ = c_out.shutdown_write();
+    });
+    Ok(())
+}
+
+/// Docker's human status column: `Up 3 seconds`, `Exited (0) 5 minutes ago`, `Created`.
+pub fn human_status(r: &Record) -> String {
+    let since = |t: &str| -> String { human_duration(seconds_since(t)) };
+    match r.state.status.as_str() {
+        "running" => format!("Up {}", since(&r.state.started_at)),
+        "paused" => format!("Up {} (Paused)", since(&r.state.started_at)),
+        "exited" => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
+        "created" => "Created".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Seconds between an RFC 3339 UTC time and now.
+pub fn seconds_since(t: &str) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    now.saturating_sub(parse_rfc3339(t).unwrap_or(now))
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac]Z` to epoch seconds.
+pub fn parse_rfc3339(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |s: &str| s.parse::<i64>().ok();
+    let (y, mo, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
+    let (h, mi, s) = (num(&t[11..13])?, num(&t[14..16])?, num(&t[17..19])?);
+    // Days from civil (inverse of timefmt's conversion).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()
+}
+
+/// `3 seconds`, `About a minute`, `5 minutes`, `About an hour`, `2 hours`, `3 days` … as Docker.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 7 * 86400 * 2 => format!("{} days", s / 86400),
+        s if s < 30 * 86400 * 2 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 365 * 86400 * 2 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_times_and_durations() {
+        assert!(valid_name("web-1") && valid_name("a.b_c"));
+        assert!(!valid_name("-x") && !valid_name("a") && !valid_name("a/b") && !valid_name("_x"));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:10.5Z"), Some(10));
+        assert_eq!(parse_rfc3339("2024-02-29T23:59:59.000000005Z"), Some(1_709_251_199));
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+    }
+}

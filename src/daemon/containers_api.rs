@@ -1,0 +1,418 @@
+//! Container routes: create, start, wait, attach, list, inspect, logs, stop, kill, restart,
+//! remove, resize. The lifecycle itself is in `containers.rs`.
+
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::api::{ApiError, ApiResult, Responder};
+use super::containers::{human_status, parse_rfc3339, Record};
+use super::http::{Body, Head};
+use super::images::parse_filters;
+use super::Engine;
+
+/// The largest create body accepted.
+const MAX_BODY: usize = 4 << 20;
+
+pub fn create(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
+    let data = body.read_all(MAX_BODY).map_err(|err| ApiError::bad_request(format!("cannot read body: {err}")))?;
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("invalid JSON: request body is empty"));
+    }
+    let rec = e.containers.create(head.param("name"), &data, &e.images)?;
+    r.json(201, &json!({"Id": rec.id, "Warnings": []}))?;
+    Ok(())
+}
+
+pub fn start(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
+    if e.containers.start(id)? {
+        r.empty(204)?;
+    } else {
+        r.empty(304)?;
+    }
+    Ok(())
+}
+
+/// `POST /containers/{id}/wait`: headers go out at once (the CLI starts the container only after
+/// it sees them), the status when the condition holds.
+pub fn wait(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    e.containers.find(id)?;
+    let cond = head.param("condition").unwrap_or("not-running").to_string();
+    let mut w = r.stream(200, "application/json", &[])?;
+    let body = match e.containers.wait(id, &cond) {
+        Ok(code) => json!({"StatusCode": code, "Error": null}),
+        Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.message}}),
+    };
+    w.write_all(format!("{body}\n").as_bytes())?;
+    w.finish()?;
+    Ok(())
+}
+
+/// `POST /containers/{id}/attach`: hijacks the connection; registered before start so that no
+/// output is lost.
+pub fn attach(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
+    if head.flag("logs", false) {
+        return Err(ApiError::bad_request("attach with logs=1 is not supported; use docker logs"));
+    }
+    let upgrade = head.header("Upgrade").is_some();
+    let ct = if rec.tty() { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let stdin = head.flag("stdin", false);
+    let stdout = head.flag("stdout", false);
+    let stderr = head.flag("stderr", false);
+    if rec.state.status == "exited" {
+        // Nothing will ever come: answer and close.
+        r.hijack(upgrade, ct)?;
+        return Ok(());
+    }
+    let stream = r.hijack(upgrade, ct)?.try_clone()?;
+    e.containers.attach(&rec, stream, stdin, stdout, stderr)
+}
+
+fn summary(e: &Engine, rec: &Record) -> Value {
+    let image_name = if rec.image_name.is_empty() { rec.image.clone() } else { rec.image_name.clone() };
+    let command = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+    let created = parse_rfc3339(&rec.created).unwrap_or(0);
+    let net = rec
+        .config
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "bridge".into());
+    let _ = e;
+    json!({
+        "Id": rec.id,
+        "Names": [format!("/{}", rec.name)],
+        "Image": image_name,
+        "ImageID": rec.image,
+        "Command": command,
+        "Created": created,
+        "Ports": [],
+        "Labels": rec.config.labels.clone().unwrap_or_default(),
+        "State": rec.state.status,
+        "Status": human_status(rec),
+        "HostConfig": {"NetworkMode": net},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    })
+}
+
+/// `GET /containers/json?all=&limit=&filters=`.
+pub fn list(e: &Engine, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let all = head.flag("all", false);
+    let limit: i64 = head.param("limit").and_then(|l| l.parse().ok()).unwrap_or(-1);
+    let filters = parse_filters(head.param("filters"))?;
+    let mut out = Vec::new();
+    for rec in e.containers.all() {
+        let show_all = all || limit > 0 || filters.contains_key("status") || filters.contains_key("exited");
+        if !show_all && !rec.running() {
+            continue;
+        }
+        if !matches_filters(&rec, &filters)? {
+            continue;
+        }
+        out.push(summary(e, &rec));
+        if limit > 0 && out.len() as i64 >= limit {
+            break;
+        }
+    }
+    r.json(200, &Value::Array(out))?;
+    Ok(())
+}
+
+fn matches_filters(rec: &Record, f: &std::collections::BTreeMap<String, Vec<String>>) -> Result<bool, ApiError> {
+    for (k, vals) in f {
+        let ok = match k.as_str() {
+            "status" => vals.contains(&rec.state.status),
+            "name" => vals.iter().any(|v| rec.name.contains(v.trim_start_matches('/'))),
+            "id" => vals.iter().any(|v| rec.id.starts_with(v)),
+            "ancestor" => vals.iter().any(|v| {
+                rec.image_name == *v
+                    || rec.image.starts_with(v)
+                    || rec.image.trim_start_matches("sha256:").starts_with(v)
+                    || rec.image_name == format!("{v}:latest")
+            }),
+            "exited" => {
+                vals.iter().any(|v| rec.state.status == "exited" && v.parse::<i32>().ok() == Some(rec.state.exit_code))
+            }
+            "label" => {
+                let labels = rec.config.labels.clone().unwrap_or_default();
+                vals.iter().all(|v| match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                    None => labels.contains_key(v),
+                })
+            }
+            "before" | "since" | "volume" | "network" | "health" | "isolation" | "is-task" | "publish" | "expose" => {
+                true
+            }
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `GET /containers/{id}/json`: the fields docker-py and `docker inspect -f` templates read.
+pub fn inspect(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
+    let dir = e.containers.container_dir(&rec.id);
+    let s = &rec.state;
+    let mut host = rec.host_config_json.clone();
+    if !host.is_object() {
+        host = json!({});
+    }
+    for (k, v) in [
+        ("NetworkMode", json!("bridge")),
+        ("LogConfig", json!({"Type": "json-file", "Config": {}})),
+        ("RestartPolicy", json!({"Name": "no", "MaximumRetryCount": 0})),
+    ] {
+        if host.get(k).is_none_or(|x| x.is_null() || x == "") {
+            host[k] = v;
+        }
+    }
+    let body = json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": rec.path,
+        "Args": rec.args,
+        "State": {
+            "Status": s.status,
+            "Running": s.status == "running" || s.status == "paused",
+            "Paused": s.status == "paused",
+            "Restarting": s.status == "restarting",
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == "dead",
+            "Pid": if rec.running() { s.pid } else { 0 },
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+        },
+        "Image": rec.image,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": dir.join("json.log"),
+        "Name": format!("/{}", rec.name),
+        "RestartCount": rec.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": host,
+        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
+        "Mounts": [],
+        "Config": {
+            "Hostname": std::fs::read_to_string(dir.join("hostname")).unwrap_or_default().trim(),
+            "Domainname": rec.config.domainname.clone().unwrap_or_default(),
+            "User": rec.config.user.clone().unwrap_or_default(),
+            "AttachStdin": rec.config.attach_stdin,
+            "AttachStdout": rec.config.attach_stdout,
+            "AttachStderr": rec.config.attach_stderr,
+            "Tty": rec.config.tty,
+            "OpenStdin": rec.config.open_stdin,
+            "StdinOnce": rec.config.stdin_once,
+            "Env": rec.config.env.clone().unwrap_or_default(),
+            "Cmd": rec.config.cmd.clone(),
+            "Image": rec.image_name,
+            "Volumes": rec.config.volumes.clone(),
+            "WorkingDir": rec.config.working_dir.clone().unwrap_or_default(),
+            "Entrypoint": rec.config.entrypoint.clone(),
+            "Labels": rec.config.labels.clone().unwrap_or_default(),
+            "StopSignal": rec.config.stop_signal.clone(),
+        },
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+    });
+    r.json(200, &body)?;
+    Ok(())
+}
+
+/// One json-file entry.
+struct Entry {
+    stream: u8,
+    text: String,
+    time: String,
+}
+
+fn parse_entry(line: &str) -> Option<Entry> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    Some(Entry {
+        stream: if v["stream"] == "stderr" { 2 } else { 1 },
+        text: v["log"].as_str()?.to_string(),
+        time: v["time"].as_str().unwrap_or("").to_string(),
+    })
+}
+
+/// `since`/`until`: unix seconds (with optional fraction) or RFC 3339.
+fn parse_time_param(s: &str) -> Option<f64> {
+    if s.is_empty() || s == "0" {
+        return None;
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return Some(f);
+    }
+    parse_rfc3339(s).map(|t| t as f64)
+}
+
+fn entry_secs(time: &str) -> f64 {
+    let base = parse_rfc3339(time).unwrap_or(0) as f64;
+    let frac = time
+        .split('.')
+        .nth(1)
+        .map(|f| f.trim_end_matches('Z'))
+        .and_then(|f| format!("0.{f}").parse::<f64>().ok())
+        .unwrap_or(0.0);
+    base + frac
+}
+
+/// `GET /containers/{id}/logs`: from the json-file log, multiplexed (or raw with a TTY).
+pub fn logs(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
+    let (want_out, want_err) = (head.flag("stdout", false), head.flag("stderr", false));
+    if !want_out && !want_err {
+        return Err(ApiError::bad_request("You must choose at least one stream"));
+    }
+    let follow = head.flag("follow", false);
+    let timestamps = head.flag("timestamps", false);
+    let since = head.param("since").and_then(parse_time_param);
+    let until = head.param("until").and_then(parse_time_param);
+    let tail: Option<usize> = head.param("tail").filter(|t| *t != "all" && !t.is_empty()).and_then(|t| t.parse().ok());
+    let tty = rec.tty();
+    let ct = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let mut w = r.stream(200, ct, &[])?;
+    let emit = |w: &mut dyn Write, en: &Entry| -> std::io::Result<bool> {
+        if (en.stream == 1 && !want_out) || (en.stream == 2 && !want_err) {
+            return Ok(true);
+        }
+        let t = entry_secs(&en.time);
+        if since.is_some_and(|s| t < s) {
+            return Ok(true);
+        }
+        if until.is_some_and(|u| t > u) {
+            return Ok(false);
+        }
+        let mut payload = Vec::new();
+        if timestamps {
+            payload.extend_from_slice(en.time.as_bytes());
+            payload.push(b' ');
+        }
+        payload.extend_from_slice(en.text.as_bytes());
+        if tty {
+            w.write_all(&payload)?;
+        } else {
+            let mut frame = vec![en.stream, 0, 0, 0];
+            frame.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+            frame.extend_from_slice(&payload);
+            w.write_all(&frame)?;
+        }
+        Ok(true)
+    };
+    // Everything already written, honouring tail.
+    let files = e.containers.log_files(&rec.id);
+    let mut entries: Vec<Entry> = Vec::new();
+    for f in &files {
+        if let Ok(file) = std::fs::File::open(f) {
+            for line in BufReader::new(file).lines().map_while(Result::ok) {
+                if let Some(en) = parse_entry(&line) {
+                    entries.push(en);
+                }
+            }
+        }
+    }
+    let skip = tail.map_or(0, |t| entries.len().saturating_sub(t));
+    for en in &entries[skip..] {
+        if !emit(&mut w, en)? {
+            w.finish()?;
+            return Ok(());
+        }
+    }
+    if follow {
+        // Follow json.log: read what is appended, reopen after a rotation, stop when the
+        // container has exited and everything is read.
+        let path = e.containers.container_dir(&rec.id).join("json.log");
+        let mut pos = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let mut partial = String::new();
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+            if len < pos {
+                pos = 0; // rotated
+            }
+            if len > pos {
+                if let Ok(mut f) = std::fs::File::open(&path) {
+                    f.seek(SeekFrom::Start(pos))?;
+                    let mut buf = String::new();
+                    let n = std::io::Read::read_to_string(&mut f, &mut buf).unwrap_or(0);
+                    pos += n as u64;
+                    partial.push_str(&buf);
+                    while let Some(i) = partial.find('\n') {
+                        let line: String = partial.drain(..=i).collect();
+                        if let Some(en) = parse_entry(line.trim_end()) {
+                            if !emit(&mut w, &en)? {
+                                w.finish()?;
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                idle_since = None;
+                continue;
+            }
+            let running = e.containers.find(&rec.id).map(|x| x.running()).unwrap_or(false);
+            if !running {
+                // Give the monitor's final writes a moment to land, then stop.
+                let t = *idle_since.get_or_insert_with(Instant::now);
+                if t.elapsed() > Duration::from_millis(200) {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
+pub fn stop(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let t = head.param("t").or(head.param("timeout")).and_then(|t| t.parse().ok());
+    if e.containers.stop(id, t, head.param("signal").filter(|s| !s.is_empty()))? {
+        r.empty(204)?;
+    } else {
+        r.empty(304)?;
+    }
+    Ok(())
+}
+
+pub fn restart(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let t = head.param("t").and_then(|t| t.parse().ok());
+    e.containers.stop(id, t, None)?;
+    e.containers.start(id)?;
+    r.empty(204)?;
+    Ok(())
+}
+
+pub fn kill(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    e.containers.kill(id, head.param("signal").unwrap_or("SIGKILL"))?;
+    r.empty(204)?;
+    Ok(())
+}
+
+pub fn remove(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    e.containers.remove(id, head.flag("force", false))?;
+    r.empty(204)?;
+    Ok(())
+}
+
+pub fn resize(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let h = head.param("h").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let w = head.param("w").and_then(|v| v.parse().ok()).unwrap_or(0);
+    e.containers.resize(id, h, w)?;
+    r.empty(200)?;
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Image routes: list, inspect, history, tag, remove, prune, load, save, import.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+use super::api::{ApiError, ApiResult, Responder};
+use super::http::{Body, Head};
+use super::Engine;
+use crate::image::Error;
+
+/// Maps the image store's errors onto Engine API statuses.
+pub fn api_error(e: &Error) -> ApiError {
+    match e {
+        Error::NotFound(m) => ApiError::not_found(m.clone()),
+        Error::Conflict(m) => ApiError::conflict(m.clone()),
+        Error::InvalidInput(m) => ApiError::bad_request(m.clone()),
+        Error::Io(m) => ApiError::internal(m.clone()),
+    }
+}
+
+/// Who uses an image, for `rmi` and prune refusals.
+fn users(e: &Engine) -> impl Fn(&crate::store::digest::Digest) -> Option<crate::image::store::User> + '_ {
+    let list = e.containers.image_users();
+    move |d| {
+        let mut hit: Option<crate::image::store::User> = None;
+        for (img, cid, running) in &list {
+            if img == d.as_str() {
+                if *running {
+                    return Some(crate::image::store::User { container: cid.clone(), running: true });
+                }
+                hit.get_or_insert(crate::image::store::User { container: cid.clone(), running: false });
+            }
+        }
+        hit
+    }
+}
+
+/// `GET /images/json?all=&filters=&digests=`.
+pub fn list(e: &Engine, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let filters = parse_filters(head.param("filters"))?;
+    let dangling = filters.get("dangling").and_then(|v| v.first()).map(|v| v == "true" || v == "1");
+    let refs: Vec<String> = filters.get("reference").cloned().unwrap_or_default();
+    let users = e.containers.image_users();
+    let mut out = Vec::new();
+    for img in e.images.list() {
+        if let Some(d) = dangling {
+            if d != img.repo_tags.is_empty() {
+                continue;
+            }
+        }
+        if !refs.is_empty() && !img.repo_tags.iter().any(|t| refs.iter().any(|p| ref_matches(p, t))) {
+            continue;
+        }
+        let mut s = e.images.summary_json(&img);
+        s["Containers"] = json!(users.iter().filter(|(i, _, _)| i == img.id.as_str()).count());
+        out.push(s);
+    }
+    r.json(200, &Value::Array(out))?;
+    Ok(())
+}
+
+/// `reference=busybox`, `reference=busy*:lat*` against a familiar tag.
+fn ref_matches(pattern: &str, tag: &str) -> bool {
+    let (pname, ptag) = pattern.split_once(':').map_or((pattern, None), |(a, b)| (a, Some(b)));
+    let (tname, ttag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+    glob(pname, tname) && ptag.is_none_or(|p| glob(p, ttag))
+}
+
+/// `*` and `?` wildcards.
+pub fn glob(p: &str, s: &str) -> bool {
+    let (p, s) = (p.as_bytes(), s.as_bytes());
+    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            pi += 1;
+            mark = si;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// The `filters` query parameter: `{"key": ["v", …]}` or the older `{"key": {"v": true}}`.
+pub fn parse_filters(raw: Option<&str>) -> Result<std::collections::BTreeMap<String, Vec<String>>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else { return Ok(out) };
+    let v: Value = serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: not an object"))?;
+    for (k, vals) in obj {
+        let list: Vec<String> = match vals {
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            Value::Object(o) => o.iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(s, _)| s.clone()).collect(),
+            _ => return Err(ApiError::bad_request(format!("invalid filter {k:?}"))),
+        };
+        out.insert(k.clone(), list);
+    }
+    Ok(out)
+}
+
+pub fn inspect(e: &Engine, name: &str, r: &mut Responder<'_>) -> ApiResult {
+    let img = e.images.resolve(name).map_err(|x| api_error(&x))?;
+    r.json(200, &e.images.inspect_json(&img))?;
+    Ok(())
+}
+
+pub fn history(e: &Engine, name: &str, r: &mut Responder<'_>) -> ApiResult {
+    let img = e.images.resolve(name).map_err(|x| api_error(&x))?;
+    r.json(200, &e.images.history_json(&img))?;
+    Ok(())
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub fn tag(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let repo = head.param("repo").unwrap_or("");
+    if repo.is_empty() {
+        return Err(ApiError::bad_request("repository name must have at least one component"));
+    }
+    let target = match head.param("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_string(),
+    };
+    e.images.tag(name, &target).map_err(|x| api_error(&x))?;
+    r.empty(201)?;
+    Ok(())
+}
+
+/// `DELETE /images/{name}?force=&noprune=`.
+pub fn remove(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let users = users(e);
+    let deleted = e.images.remove(name, head.flag("force", false), &users).map_err(|x| api_error(&x))?;
+    r.json(200, &Value::Array(deleted.iter().map(|d| d.to_json()).collect()))?;
+    Ok(())
+}
+
+/// `POST /images/prune?filters=`.
+pub fn prune(e: &Engine, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let filters = parse_filters(head.param("filters"))?;
+    let dangling_only = filters.get("dangling").and_then(|v| v.first()).is_none_or(|v| v != "false" && v != "0");
+    let users = users(e);
+    let (deleted, space) = e.images.prune(dangling_only, &users).map_err(|x| api_error(&x))?;
+    let list: Vec<Value> = deleted.iter().map(|d| d.to_json()).collect();
+    r.json(200, &json!({"ImagesDeleted": if list.is_empty() { Value::Null } else { Value::Array(list) }, "SpaceReclaimed": space}))?;
+    Ok(())
+}
+
+/// `POST /images/load?quiet=`: the archive streams in; progress streams out as JSON messages.
+pub fn load(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
+    let quiet = head.flag("quiet", false);
+    let result = {
+        let mut msgs: Vec<String> = Vec::new();
+        let res = e.images.load(&mut *body, &mut |m| msgs.push(m.to_string()));
+        res.map(|_| msgs)
+    };
+    let _ = body.drain();
+    let mut w = r.stream(200, "application/json", &[])?;
+    match result {
+        Ok(msgs) => {
+            // Quiet or not, the CLI prints these "stream" lines; progress bars are not sent.
+            let _ = quiet;
+            for m in msgs {
+                let line = json!({"stream": format!("{m}\n")});
+                w.write_all(format!("{line}\r\n").as_bytes())?;
+            }
+        }
+        Err(err) => {
+            let msg = api_error(&err).message;
+            w.write_all(format!("{}\r\n", json!({"errorDetail": {"message": msg}, "error": msg})).as_bytes())?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// `GET /images/get?names=…` and `GET /images/{name}/get`: a `docker save` archive.
+pub fn save(e: &Engine, names: Vec<String>, r: &mut Responder<'_>) -> ApiResult {
+    // Resolve everything first so a missing image is a clean 404, not a broken stream.
+    for n in &names {
+        e.images.resolve(n).map_err(|x| api_error(&x))?;
+    }
+    let mut w = r.stream(200, "application/x-tar", &[])?;
+    let res = e.images.save(&names, &mut w);
+    if let Err(err) = res {
+        // Headers are gone: end the stream short, so the client sees a truncated archive.
+        eprintln!("tugd: save: {}", api_error(&err).message);
+        return Ok(());
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=…`: `docker import`; `fromImage` (pull)
+/// needs a registry, which is not served yet.
+pub fn create(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
+    if let Some(from) = head.param("fromImage") {
+        let tag = head.param("tag").unwrap_or("latest");
+        let _ = body.drain();
+        // Docker answers a pull it cannot do inside the progress stream.
+        let mut w = r.stream(200, "application/json", &[])?;
+        let msg = format!("pull access denied for {from}:{tag}: no registry is reachable from this daemon yet (load the image with docker load)");
+        w.write_all(format!("{}\r\n", json!({"errorDetail": {"message": msg}, "error": msg})).as_bytes())?;
+        w.finish()?;
+        return Ok(());
+    }
+    if head.param("fromSrc") != Some("-") {
+        return Err(ApiError::bad_request("only fromSrc=- (the request body) is supported for import"));
+    }
+    let changes: Vec<String> = head.params("changes").iter().map(|s| s.to_string()).collect();
+    let changes = crate::image::config::ConfigChanges::parse(&changes).map_err(|x| api_error(&x))?;
+    let reference = match (head.param("repo").filter(|s| !s.is_empty()), head.param("tag").filter(|s| !s.is_empty())) {
+        (Some(repo), Some(tag)) => Some(format!("{repo}:{tag}")),
+        (Some(repo), None) => Some(repo.to_string()),
+        _ => None,
+    };
+    let res = e.images.import(&mut *body, &changes, reference.as_deref());
+    let _ = body.drain();
+    let mut w = r.stream(200, "application/json", &[])?;
+    match res {
+        Ok(id) => w.write_all(format!("{}\r\n", json!({"status": id.as_str()})).as_bytes())?,
+        Err(err) => {
+            let msg = api_error(&err).message;
+            w.write_all(format!("{}\r\n", json!({"errorDetail": {"message": msg}, "error": msg})).as_bytes())?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
