@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what the tests and the demo need on a Debian machine, if anything is missing:
 # busybox-static (the test image's only binary), podman and its helpers, runc (benchmark peer),
-# skopeo, and the musl target for the static build. Quick when everything is present.
+# skopeo, docker-py, and the musl target for the static build. The docker CLI 28 client is
+# expected at /usr/local/bin/docker. Quick when everything is present.
 set -euo pipefail
 
 need=()
@@ -23,6 +24,13 @@ if [ "${#need[@]}" -gt 0 ]; then
         netavark aardvark-dns containernetworking-plugins catatonit fuse-overlayfs slirp4netns \
         util-linux bsdutils coreutils procps iproute2 tar file binutils bc python3 ca-certificates \
         >/dev/null
+fi
+
+# docker-py, for the test that drives the daemon from Python.
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+    echo "install-deps: installing docker-py from PyPI" >&2
+    python3 -m pip install -q docker >&2 || pip3 install -q docker >&2 ||
+        { echo "install-deps: cannot install docker-py" >&2; exit 2; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -161,7 +162,13 @@ impl Containers {
             return;
         }
         let dir = self.dir(&r.id);
-        if let Ok(data) = std::fs::read(dir.join("exit.json")) {
+        // exit.json is written before monitor.sock goes away: if the monitor is gone, read the
+        // file again, since it may have appeared between the two checks.
+        let mut exit = std::fs::read(dir.join("exit.json"));
+        if exit.is_err() && !monitor_alive(&dir) {
+            exit = std::fs::read(dir.join("exit.json"));
+        }
+        if let Ok(data) = exit {
             if let Ok(v) = serde_json::from_slice::<Value>(&data) {
                 r.state.status = "exited".into();
                 r.state.pid = 0;
@@ -171,7 +178,7 @@ impl Containers {
                 let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = self.save(r);
             }
-        } else if !monitor_alive(&dir) {
+        } else if !monitor_alive(&dir) && !dir.join("exit.json").exists() {
             // The monitor died without a word (killed, or a reboot): the container is gone too.
             r.state.status = "exited".into();
             r.state.pid = 0;
@@ -398,8 +405,17 @@ impl Containers {
             } else {
                 128
             };
-            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = self.save(&r);
+            {
+                let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = self.save(&r);
+            }
+            // Attachers waiting for this start get EOF, waiters their answer, and AutoRemove
+            // happens as after any exit.
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r.id);
+            self.bump(&r.id, true);
+            if host.auto_remove {
+                let _ = self.remove(&r.id, true);
+            }
             return Err(ApiError::new(
                 if r.state.exit_code == 128 { 500 } else { 400 },
                 format!("failed to create task for container: OCI runtime create failed: {e}: unknown"),
@@ -642,12 +658,25 @@ impl Containers {
 }
 
 fn monitor_alive(dir: &Path) -> bool {
-    UnixStream::connect(dir.join("monitor.sock")).is_ok()
+    connect_monitor(dir).is_ok()
+}
+
+/// Connects to a container's `monitor.sock`. A unix socket path holds at most 107 bytes, less
+/// than a deep data root plus a 64-character id, so the connection goes through a short
+/// `/proc/self/fd/N/monitor.sock` path over an O_PATH descriptor of the directory.
+pub fn connect_monitor(dir: &Path) -> io::Result<UnixStream> {
+    let sock = dir.join("monitor.sock");
+    if sock.as_os_str().len() < 100 {
+        return UnixStream::connect(sock);
+    }
+    let d =
+        std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY).open(dir)?;
+    UnixStream::connect(format!("/proc/self/fd/{}/monitor.sock", std::os::fd::AsRawFd::as_raw_fd(&d)))
 }
 
 /// One request/answer exchange with a container's monitor.
 pub fn monitor_request(dir: &Path, req: &Value) -> io::Result<Value> {
-    let mut s = UnixStream::connect(dir.join("monitor.sock"))?;
+    let mut s = connect_monitor(dir)?;
     s.write_all(format!("{req}\n").as_bytes())?;
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line)?;
@@ -656,7 +685,7 @@ pub fn monitor_request(dir: &Path, req: &Value) -> io::Result<Value> {
 
 /// Joins a hijacked client stream to the monitor's attach stream, a thread each way.
 fn bridge_attach(dir: &Path, client: Stream, stdin: bool, stdout: bool, stderr: bool) -> io::Result<()> {
-    let mut m = UnixStream::connect(dir.join("monitor.sock"))?;
+    let mut m = connect_monitor(dir)?;
     let req = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "stdin_once": true});
     m.write_all(format!("{req}\n").as_bytes())?;
     // Read the answer byte by byte: whatever follows the line is already stream data.

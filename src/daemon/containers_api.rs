@@ -1,7 +1,7 @@
 //! Container routes: create, start, wait, attach, list, inspect, logs, stop, kill, restart,
 //! remove, resize. The lifecycle itself is in `containers.rs`.
 
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -313,15 +313,20 @@ pub fn logs(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
         }
         Ok(true)
     };
-    // Everything already written, honouring tail.
+    // Everything already written, honouring tail. json.log is read as bytes up to its last
+    // complete line, and following resumes exactly there, so no line is lost or repeated.
     let files = e.containers.log_files(&rec.id);
     let mut entries: Vec<Entry> = Vec::new();
-    for f in &files {
-        if let Ok(file) = std::fs::File::open(f) {
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                if let Some(en) = parse_entry(&line) {
-                    entries.push(en);
-                }
+    let mut pos = 0u64;
+    for (i, f) in files.iter().enumerate() {
+        let Ok(data) = std::fs::read(f) else { continue };
+        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        if i + 1 == files.len() {
+            pos = complete as u64;
+        }
+        for line in data[..complete].split(|b| *b == b'\n') {
+            if let Some(en) = std::str::from_utf8(line).ok().and_then(parse_entry) {
+                entries.push(en);
             }
         }
     }
@@ -336,7 +341,6 @@ pub fn logs(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
         // Follow json.log: read what is appended, reopen after a rotation, stop when the
         // container has exited and everything is read.
         let path = e.containers.container_dir(&rec.id).join("json.log");
-        let mut pos = std::fs::metadata(&path).map_or(0, |m| m.len());
         let mut partial = String::new();
         let mut idle_since: Option<Instant> = None;
         loop {

@@ -3,6 +3,7 @@
 
 mod applets;
 mod daemon;
+mod engine;
 mod monitor;
 mod runtime;
 mod util;

@@ -245,6 +245,16 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if self.child.is_some() {
+            // Containers outlive the daemon by design: remove them first, or their monitors
+            // would keep running after the test.
+            let (_, _, body) = self.http(b"GET /containers/json?all=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
+            let list: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            for c in list.as_array().into_iter().flatten() {
+                if let Some(id) = c["Id"].as_str() {
+                    let req = format!("DELETE /containers/{id}?force=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
+                    self.http(req.as_bytes());
+                }
+            }
             self.stop();
         }
     }

@@ -1,0 +1,199 @@
+//! The daemon as an Engine: the real docker CLI 28 and docker-py against tugd, with a busybox
+//! image made from Debian's busybox-static.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::util::{stderr, stdout, Daemon};
+
+/// The busybox docker-archive, built once per test run by scripts/busybox-image.sh.
+fn busybox_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("tug-it-busybox-{}.tar", std::process::id()));
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
+        let o = Command::new(script).arg(&out).output().unwrap();
+        assert!(o.status.success(), "busybox-image.sh: {}", String::from_utf8_lossy(&o.stderr));
+        out
+    })
+    .clone()
+}
+
+fn ok(o: std::process::Output) -> String {
+    assert!(o.status.success(), "failed ({:?}): {} {}", o.status, stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+const IMG: &str = "localhost/busybox";
+
+fn daemon_with_busybox(tag: &str) -> Daemon {
+    let d = Daemon::start(tag, &[]);
+    let out = ok(d.docker(&["load", "-i", busybox_tar().to_str().unwrap()]));
+    assert_eq!(out.trim(), "Loaded image: localhost/busybox:latest");
+    d
+}
+
+#[test]
+fn docker_cli_runs_containers() {
+    let d = daemon_with_busybox("cli-run");
+    // Attached run: output, exit code, --rm leaving nothing.
+    let o = d.docker(&["run", "--rm", "--network", "none", IMG, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(stderr(&o), "err\n");
+    assert_eq!(ok(d.docker(&["ps", "-aq"])), "", "--rm must leave nothing");
+    // Exit codes as Docker's: 127 not found.
+    let o = d.docker(&["run", "--rm", IMG, "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(stderr(&o).contains("executable file not found"), "{}", stderr(&o));
+    // Flags reach the process.
+    let o = ok(d.docker(&[
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "--hostname",
+        "h1",
+        IMG,
+        "sh",
+        "-c",
+        "echo $FOO; pwd; id -u; hostname",
+    ]));
+    assert_eq!(o, "bar\n/tmp\n1000\nh1\n");
+    let o = d.docker(&["run", "--rm", "--read-only", IMG, "touch", "/x"]);
+    assert_ne!(o.status.code(), Some(0));
+    let o = d.docker(&["run", "--rm", "--cap-drop", "ALL", IMG, "chown", "1000", "/tmp"]);
+    assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
+    // Detached: ps, logs, stop, rm.
+    let id = ok(d.docker(&["run", "-d", "--name", "web", IMG, "sh", "-c", "echo started; exec sleep 1000"]))
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let ps = ok(d.docker(&["ps", "--format", "{{.ID}} {{.Names}} {{.Image}} {{.State}}"]));
+    assert_eq!(ps.trim(), format!("{} web {IMG} running", &id[..12]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ok(d.docker(&["logs", "web"])).contains("started") {
+        assert!(std::time::Instant::now() < deadline, "no log line");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}}", "web"])).trim(),
+        format!("running /web {IMG}")
+    );
+    // Name conflicts are 409 with Docker's wording.
+    let o = d.docker(&["run", "-d", "--name", "web", IMG, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("Conflict. The container name \"/web\" is already in use"), "{}", stderr(&o));
+    // Removing a running container is refused without -f.
+    let o = d.docker(&["rm", "web"]);
+    assert!(stderr(&o).contains("container is running"), "{}", stderr(&o));
+    // The image is in use: rmi refuses.
+    let o = d.docker(&["rmi", IMG]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("conflict") || stderr(&o).contains("being used"), "{}", stderr(&o));
+    ok(d.docker(&["stop", "-t", "1", "web"]));
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"])).trim(), "exited 137");
+    ok(d.docker(&["rm", "web"]));
+    let o = d.docker(&["inspect", "web"]);
+    assert!(
+        stderr(&o).contains("No such object: web") || stderr(&o).contains("No such container: web"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ok(d.docker(&["info", "--format", "{{.Containers}} {{.Images}}"])).trim(), "0 1");
+}
+
+#[test]
+fn docker_cli_logs_follow_and_images() {
+    let d = daemon_with_busybox("cli-logs");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        IMG,
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo tick$i; sleep 0.2; done",
+    ]));
+    // -f streams while the container writes and ends when it exits.
+    let out = ok(d.docker(&["logs", "-f", "ticker"]));
+    assert_eq!(out, "tick1\ntick2\ntick3\ntick4\ntick5\n");
+    assert_eq!(ok(d.docker(&["logs", "--tail", "2", "ticker"])), "tick4\ntick5\n");
+    let ts = ok(d.docker(&["logs", "-t", "--tail", "1", "ticker"]));
+    assert!(ts.ends_with("Z tick5\n") && ts.starts_with("20"), "{ts}");
+    assert_eq!(ok(d.docker(&["wait", "ticker"])).trim(), "0");
+    ok(d.docker(&["rm", "ticker"]));
+    // images, tag, rmi (untag vs delete), save | load round trip.
+    ok(d.docker(&["tag", IMG, "mybox:v1"]));
+    let imgs = ok(d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    let mut lines: Vec<&str> = imgs.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["localhost/busybox:latest", "mybox:v1"]);
+    let id = ok(d.docker(&["image", "inspect", "-f", "{{.Id}}", IMG])).trim().to_string();
+    let saved = d.dir.join("saved.tar");
+    ok(d.docker(&["save", "-o", saved.to_str().unwrap(), "mybox:v1"]));
+    let o = ok(d.docker(&["rmi", "mybox:v1"]));
+    assert_eq!(o.trim(), "Untagged: mybox:v1", "the other tag keeps the image");
+    let o = ok(d.docker(&["rmi", IMG]));
+    assert!(o.contains("Untagged: localhost/busybox:latest") && o.contains(&format!("Deleted: {id}")), "{o}");
+    assert_eq!(ok(d.docker(&["images", "-q"])), "");
+    assert_eq!(ok(d.docker(&["load", "-i", saved.to_str().unwrap()])).trim(), "Loaded image: mybox:v1");
+    assert_eq!(ok(d.docker(&["image", "inspect", "-f", "{{.Id}}", "mybox:v1"])).trim(), id);
+    let o = d.docker(&["image", "inspect", "nope"]);
+    assert!(stderr(&o).contains("No such image: nope"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let d = daemon_with_busybox("cli-bad");
+    let (status, _, body) = d.http(b"POST /v1.44/containers/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"Image\":");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let req = b"POST /v1.44/containers/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 43\r\nConnection: close\r\n\r\n{\"Image\":\"x\",\"HostConfig\":{\"Memory\":\"1\"}}  ";
+    let (status, _, body) = d.http(req);
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("HostConfig.Memory"), "{}", String::from_utf8_lossy(&body));
+    let o = d.docker(&["run", "--rm", "no-such-image:1"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("Unable to find image 'no-such-image:1' locally"), "{}", stderr(&o));
+    let (status, _, body) = d.http(b"GET /v1.44/containers/nope/json HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("No such container: nope"));
+    // A hostile archive is refused and the store stays as it was.
+    let before = ok(d.docker(&["images", "-q"]));
+    let evil = d.dir.join("evil.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&evil).unwrap());
+        let mut h = tar::Header::new_gnu();
+        let data = b"pwned";
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.as_gnu_mut().unwrap().name[..16].copy_from_slice(b"../../../tmp/evi");
+        h.set_cksum();
+        b.append(&h, &data[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let o = d.docker(&["load", "-i", evil.to_str().unwrap()]);
+    assert!(!o.status.success(), "a hostile archive must be refused");
+    assert!(!std::path::Path::new("/tmp/evi").exists());
+    assert_eq!(ok(d.docker(&["images", "-q"])), before);
+}
+
+#[test]
+fn docker_py_drives_the_daemon() {
+    let d = daemon_with_busybox("dockerpy");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/dockerpy_test.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("BUSYBOX_TAR", busybox_tar())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "docker-py: {}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("docker-py: all passed"), "{}", stdout(&o));
+}
