@@ -647,6 +647,84 @@ impl Containers {
         (running, paused, all.len() - running - paused)
     }
 
+    fn runtime_global(&self) -> crate::runtime::container::Global {
+        crate::runtime::container::Global { root: self.runtime_root(), cgroup_root: PathBuf::from("/sys/fs/cgroup") }
+    }
+
+    /// The runtime's view of a running container (its cgroup, init pid).
+    pub fn runtime_state(&self, r: &Record) -> Result<crate::runtime::state::State, ApiError> {
+        if !r.running() {
+            return Err(ApiError::conflict(format!("Container {} is not running", r.id)));
+        }
+        crate::runtime::container::load(&self.runtime_global(), &r.id).map(|(st, _)| st).map_err(ApiError::internal)
+    }
+
+    /// `pause` / `unpause`: the freezer, through the runtime.
+    pub fn pause(&self, key: &str, frozen: bool) -> Result<(), ApiError> {
+        let mut r = self.find(key)?;
+        match (frozen, r.state.status.as_str()) {
+            (true, "running") | (false, "paused") => {}
+            (true, "paused") => return Err(ApiError::conflict(format!("Container {} is already paused", r.id))),
+            (false, _) => return Err(ApiError::conflict(format!("Container {} is not paused", r.id))),
+            (true, _) => return Err(ApiError::conflict(format!("Container {} is not running", r.id))),
+        }
+        crate::runtime::container::freeze(&self.runtime_global(), &r.id, frozen).map_err(ApiError::internal)?;
+        r.state.status = if frozen { "paused" } else { "running" }.into();
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.save(&r).map_err(ApiError::from)
+    }
+
+    /// `rename`: the new name is reserved (O_EXCL) before the old one is released.
+    pub fn rename(&self, key: &str, new: &str) -> Result<(), ApiError> {
+        let new = new.trim_start_matches('/');
+        if !valid_name(new) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let mut r = self.find(key)?;
+        if r.name == new {
+            return Err(ApiError::bad_request("Renaming a container with the same name as its current name"));
+        }
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let nf = self.layout.name_file(new);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&nf) {
+            Ok(mut f) => f.write_all(r.id.as_bytes()).map_err(ApiError::from)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_to_string(&nf).unwrap_or_default();
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.trim()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let old = std::mem::replace(&mut r.name, new.to_string());
+        if let Err(e) = self.save(&r) {
+            let _ = std::fs::remove_file(&nf);
+            return Err(e.into());
+        }
+        let _ = std::fs::remove_file(self.layout.name_file(&old));
+        Ok(())
+    }
+
+    /// `container prune`: every stopped container; returns (ids, bytes of their upper dirs).
+    pub fn prune(&self) -> (Vec<String>, u64) {
+        let mut ids = Vec::new();
+        let mut space = 0;
+        for r in self.all() {
+            if r.running() {
+                continue;
+            }
+            let size = dir_size(&self.dir(&r.id).join("upper"));
+            if self.remove(&r.id, false).is_ok() {
+                ids.push(r.id);
+                space += size;
+            }
+        }
+        (ids, space)
+    }
+
     /// Restarts watchers for containers that were running when the daemon last stopped.
     pub fn restore(self: &Arc<Self>) {
         for r in self.all() {
@@ -655,6 +733,23 @@ impl Containers {
             }
         }
     }
+}
+
+/// Bytes in regular files under `dir` (not following symlinks).
+pub fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) if m.is_file() => total += m.len(),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 fn monitor_alive(dir: &Path) -> bool {

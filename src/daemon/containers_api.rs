@@ -420,3 +420,182 @@ pub fn resize(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiRe
     r.empty(200)?;
     Ok(())
 }
+
+pub fn pause(e: &Engine, id: &str, frozen: bool, r: &mut Responder<'_>) -> ApiResult {
+    e.containers.pause(id, frozen)?;
+    r.empty(204)?;
+    Ok(())
+}
+
+pub fn rename(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    e.containers.rename(id, head.param("name").unwrap_or(""))?;
+    r.empty(204)?;
+    Ok(())
+}
+
+pub fn prune(e: &Engine, r: &mut Responder<'_>) -> ApiResult {
+    let (ids, space) = e.containers.prune();
+    r.json(
+        200,
+        &json!({"ContainersDeleted": if ids.is_empty() { Value::Null } else { json!(ids) }, "SpaceReclaimed": space}),
+    )?;
+    Ok(())
+}
+
+/// `GET /containers/{id}/top`: `ps -ef` columns from /proc for every process of the container.
+pub fn top(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
+    let st = e.containers.runtime_state(&rec)?;
+    let pids = st.cgroup.pids().map_err(|err| ApiError::internal(format!("cannot list processes: {err}")))?;
+    let mut rows = Vec::new();
+    for pid in pids {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let after = stat.rfind(')').map_or("", |i| &stat[i + 2..]);
+        let f: Vec<&str> = after.split(' ').collect();
+        let ppid = f.get(1).copied().unwrap_or("0");
+        let ticks: u64 =
+            f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let secs = ticks / 100;
+        let time = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(String::from))
+            })
+            .unwrap_or_default();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> =
+            cmd.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+        let uid_name = if uid == "0" { "root".to_string() } else { uid };
+        rows.push(json!([uid_name, pid.to_string(), ppid, "0", "", "?", time, cmd.join(" ")]));
+    }
+    r.json(200, &json!({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}))?;
+    Ok(())
+}
+
+/// `GET /containers/{id}/stats?stream=&one-shot=`: from the cgroup files, in Docker's shape
+/// (memory_stats, cpu_stats with the system total for the percentage, pids_stats).
+pub fn stats(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
+    let stream = head.flag("stream", true);
+    let one = |prev: &Value| -> Value {
+        let (cg, running) = match e.containers.runtime_state(&rec) {
+            Ok(st) => (Some(st.cgroup.stats()), true),
+            Err(_) => (None, false),
+        };
+        let system = system_cpu_ns();
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (mem, cpu, pids) = match &cg {
+            Some(s) => (
+                json!({"usage": s.memory.usage, "max_usage": s.memory.max_usage, "limit": s.memory.limit.unwrap_or_else(total_memory), "stats": s.memory.stat, "failcnt": 0}),
+                json!({"cpu_usage": {"total_usage": s.cpu.usage_total_ns, "usage_in_kernelmode": s.cpu.usage_system_ns, "usage_in_usermode": s.cpu.usage_user_ns, "percpu_usage": s.cpu.percpu_ns},
+                       "system_cpu_usage": system, "online_cpus": ncpu,
+                       "throttling_data": {"periods": s.cpu.periods, "throttled_periods": s.cpu.throttled_periods, "throttled_time": s.cpu.throttled_ns}}),
+                json!({"current": s.pids.current, "limit": s.pids.limit}),
+            ),
+            None => (
+                json!({}),
+                json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": system, "online_cpus": ncpu, "throttling_data": {}}),
+                json!({}),
+            ),
+        };
+        let _ = running;
+        json!({
+            "read": crate::timefmt::now_rfc3339(),
+            "preread": prev.get("read").cloned().unwrap_or(json!(super::containers::ZERO_TIME)),
+            "id": rec.id,
+            "name": format!("/{}", rec.name),
+            "num_procs": 0,
+            "pids_stats": pids,
+            "memory_stats": mem,
+            "cpu_stats": cpu,
+            "precpu_stats": prev.get("cpu_stats").cloned().unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
+            "blkio_stats": {"io_service_bytes_recursive": null},
+            "networks": {},
+        })
+    };
+    if !stream {
+        // one-shot or not, a single sample; `precpu_stats` comes from a short second sample so the
+        // CPU percentage is meaningful, as the CLI computes it from the difference.
+        let first = one(&Value::Null);
+        let v = if head.flag("one-shot", false) {
+            first
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            one(&first)
+        };
+        r.json(200, &v)?;
+        return Ok(());
+    }
+    let mut w = r.stream(200, "application/json", &[])?;
+    let mut prev = Value::Null;
+    loop {
+        let v = one(&prev);
+        if w.write_all(format!("{v}\n").as_bytes()).is_err() {
+            return Ok(());
+        }
+        prev = v;
+        if e.containers.find(&rec.id).map(|x| !x.running()).unwrap_or(true) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    w.finish()?;
+    Ok(())
+}
+
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The host's total CPU time in nanoseconds (the `cpu` line of /proc/stat), as Docker reports it.
+fn system_cpu_ns() -> u64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 =
+        s.lines().next().map_or(0, |l| l.split_whitespace().skip(1).filter_map(|v| v.parse::<u64>().ok()).sum());
+    ticks * 10_000_000
+}
+
+/// `GET /containers/{id}/changes`: the upper directory against the image: 0 modified, 1 added,
+/// 2 deleted (a whiteout).
+pub fn changes(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
+    use std::os::unix::fs::FileTypeExt;
+    let rec = e.containers.find(id)?;
+    let upper = e.containers.container_dir(&rec.id).join("upper");
+    let layers = {
+        let img = e.images.resolve(&rec.image).map_err(|x| super::images::api_error(&x))?;
+        e.images.layer_dirs(&img).map_err(ApiError::from)?
+    };
+    let in_image = |rel: &std::path::Path| layers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(upper.join(&rel)) else { continue };
+        for ent in rd.flatten() {
+            let child = rel.join(ent.file_name());
+            let path = format!("/{}", child.display());
+            let Ok(ft) = ent.file_type() else { continue };
+            // A 0:0 character device is overlayfs's whiteout: the path was deleted.
+            if ft.is_char_device()
+                && ent.metadata().map(|m| std::os::unix::fs::MetadataExt::rdev(&m) == 0).unwrap_or(false)
+            {
+                out.push(json!({"Path": path, "Kind": 2}));
+                continue;
+            }
+            out.push(json!({"Path": path, "Kind": if in_image(&child) { 0 } else { 1 }}));
+            if ft.is_dir() {
+                stack.push(child);
+            }
+        }
+    }
+    out.sort_by(|a, b| a["Path"].as_str().cmp(&b["Path"].as_str()));
+    r.json(200, &Value::Array(out))?;
+    Ok(())
+}

@@ -25,6 +25,13 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("POST", ["containers", id, "kill"]) => c::kill(e, id, head, r),
         ("POST", ["containers", id, "resize"]) => c::resize(e, id, head, r),
         ("DELETE", ["containers", id]) => c::remove(e, id, head, r),
+        ("POST", ["containers", id, "pause"]) => c::pause(e, id, true, r),
+        ("POST", ["containers", id, "unpause"]) => c::pause(e, id, false, r),
+        ("POST", ["containers", id, "rename"]) => c::rename(e, id, head, r),
+        ("POST", ["containers", "prune"]) => c::prune(e, r),
+        ("GET", ["containers", id, "top"]) => c::top(e, id, r),
+        ("GET", ["containers", id, "stats"]) => c::stats(e, id, head, r),
+        ("GET", ["containers", id, "changes"]) => c::changes(e, id, r),
 
         ("GET", ["images", "json"]) => images::list(e, head, r),
         ("POST", ["images", "load"]) => images::load(e, head, body, r),

@@ -197,3 +197,45 @@ fn docker_py_drives_the_daemon() {
     assert!(o.status.success(), "docker-py: {}\n{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("docker-py: all passed"), "{}", stdout(&o));
 }
+
+#[test]
+fn docker_cli_pause_rename_top_stats_diff_prune() {
+    let d = daemon_with_busybox("cli-more");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--memory",
+        "64m",
+        IMG,
+        "sh",
+        "-c",
+        "touch /newfile; rm /etc/group; exec sleep 1000",
+    ]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ok(d.docker(&["diff", "a1"])).contains("A /newfile") {
+        assert!(std::time::Instant::now() < deadline, "diff never showed the new file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let diff = ok(d.docker(&["diff", "a1"]));
+    assert!(diff.contains("D /etc/group") && diff.contains("C /etc"), "{diff}");
+    ok(d.docker(&["pause", "a1"]));
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "a1"])).trim(), "paused true");
+    assert!(ok(d.docker(&["ps", "--format", "{{.Status}}"])).contains("(Paused)"));
+    let o = d.docker(&["pause", "a1"]);
+    assert!(stderr(&o).contains("already paused"), "{}", stderr(&o));
+    ok(d.docker(&["unpause", "a1"]));
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "a1"])).trim(), "running");
+    ok(d.docker(&["rename", "a1", "b1"]));
+    assert!(stderr(&d.docker(&["inspect", "a1"])).contains("No such"));
+    let top = ok(d.docker(&["top", "b1"]));
+    assert!(top.starts_with("UID") && top.contains("sleep 1000"), "{top}");
+    let stats = ok(d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "b1"]));
+    assert!(stats.starts_with("b1 ") && stats.contains("/ 64MiB") && stats.trim().ends_with(" 1"), "{stats}");
+    ok(d.docker(&["rm", "-f", "b1"]));
+    ok(d.docker(&["run", "--name", "x1", IMG, "true"]));
+    let pruned = ok(d.docker(&["container", "prune", "-f"]));
+    assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+    assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+}
