@@ -92,9 +92,16 @@ pub struct Containers {
 
 struct PendingAttach {
     stream: Stream,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
+    opts: AttachOpts,
+}
+
+/// Which streams an attach carries.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachOpts {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub stdin_once: bool,
 }
 
 fn random_hex(n: usize) -> String {
@@ -424,7 +431,7 @@ impl Containers {
         // Attachers that arrived before start see the output from the first byte.
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r.id).unwrap_or_default();
         for p in pending {
-            if let Err(e) = bridge_attach(&dir, p.stream, p.stdin, p.stdout, p.stderr) {
+            if let Err(e) = bridge_attach(&dir, p.stream, p.opts) {
                 eprintln!("tugd: attach to {}: {e}", r.short_id());
             }
         }
@@ -602,15 +609,16 @@ impl Containers {
 
     /// Registers (before start) or bridges (when running) an attach stream.
     pub fn attach(&self, r: &Record, stream: Stream, stdin: bool, stdout: bool, stderr: bool) -> Result<(), ApiError> {
+        let opts = AttachOpts { stdin, stdout, stderr, stdin_once: r.config.stdin_once };
         if r.running() {
-            bridge_attach(&self.dir(&r.id), stream, stdin, stdout, stderr).map_err(ApiError::from)
+            bridge_attach(&self.dir(&r.id), stream, opts).map_err(ApiError::from)
         } else {
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(r.id.clone())
                 .or_default()
-                .push(PendingAttach { stream, stdin, stdout, stderr });
+                .push(PendingAttach { stream, opts });
             Ok(())
         }
     }
@@ -779,9 +787,13 @@ pub fn monitor_request(dir: &Path, req: &Value) -> io::Result<Value> {
 }
 
 /// Joins a hijacked client stream to the monitor's attach stream, a thread each way.
-fn bridge_attach(dir: &Path, client: Stream, stdin: bool, stdout: bool, stderr: bool) -> io::Result<()> {
+///
+/// `stdin_once` is the container's `StdinOnce`: set by an attached `docker run -i`, whose stdin
+/// ending closes the container's; a later `docker attach` ending leaves it open.
+fn bridge_attach(dir: &Path, client: Stream, a: AttachOpts) -> io::Result<()> {
     let mut m = connect_monitor(dir)?;
-    let req = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "stdin_once": true});
+    let req =
+        json!({"op": "attach", "stdin": a.stdin, "stdout": a.stdout, "stderr": a.stderr, "stdin_once": a.stdin_once});
     m.write_all(format!("{req}\n").as_bytes())?;
     // Read the answer byte by byte: whatever follows the line is already stream data.
     let mut line = Vec::new();

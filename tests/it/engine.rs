@@ -239,3 +239,62 @@ fn docker_cli_pause_rename_top_stats_diff_prune() {
     assert!(pruned.contains("Deleted Containers:"), "{pruned}");
     assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
 }
+
+#[test]
+fn docker_cli_tty_and_attach() {
+    let d = daemon_with_busybox("cli-tty");
+    // `run -it` through a real pty (script(1) gives the CLI a terminal); the input arrives after
+    // the shell is up, and the exit code comes back.
+    let cmd = format!("DOCKER_HOST=unix://{} docker run -it --rm {IMG} sh", d.socket.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    use std::io::Write;
+    stdin.write_all(b"echo $((6*7)); tty\nexit 5\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("42") && text.contains("/dev/pts/0"), "{text}");
+    // attach with stdin to a running container started with -i.
+    ok(d.docker(&["run", "-d", "-i", "--name", "cat1", IMG, "cat"]));
+    let mut att = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .args(["attach", "cat1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut att_in = att.stdin.take().unwrap();
+    att_in.write_all(b"through-attach\n").unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(att.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line, "through-attach\n");
+    // Closing our stdin does not close the container's (it was not started with StdinOnce), so
+    // the attach lasts until we end it, as with Docker.
+    drop(att_in);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = att.kill();
+    let _ = att.wait();
+    assert_eq!(ok(d.docker(&["logs", "cat1"])), "through-attach\n");
+    // Without StdinOnce (run -d -i), the attach ending leaves the container's stdin open, as Docker.
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "cat1"])).trim(), "running");
+    ok(d.docker(&["rm", "-f", "cat1"]));
+    // An attached `run -i` (StdinOnce) ends when its input does.
+    let mut run = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .args(["run", "-i", "--rm", IMG, "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    run.stdin.take().unwrap().write_all(b"piped-in\n").unwrap();
+    let o = run.wait_with_output().unwrap();
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned()), (Some(0), "piped-in\n".to_string()));
+}
