@@ -305,19 +305,18 @@ impl Containers {
             for d in ["upper", "work", "rootfs", "bundle"] {
                 std::fs::create_dir_all(dir.join(d))?;
             }
+            // These files are derived from container.json, which is written last and durably:
+            // it is the commit point, so they need no fsync of their own.
             let hostname = oci.hostname.clone().unwrap_or_default();
-            atomic::write(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
-            atomic::write(
+            atomic::replace(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+            atomic::replace(
                 &dir.join("hosts"),
                 format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
                     .as_bytes(),
             )?;
             let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-            atomic::write(&dir.join("resolv.conf"), &resolv)?;
-            atomic::write(
-                &dir.join("bundle/config.json"),
-                &serde_json::to_vec_pretty(&oci).map_err(io::Error::other)?,
-            )?;
+            atomic::replace(&dir.join("resolv.conf"), &resolv)?;
+            atomic::replace(&dir.join("bundle/config.json"), &serde_json::to_vec(&oci).map_err(io::Error::other)?)?;
             let r = Record {
                 id: id.clone(),
                 name: name.clone(),
@@ -460,7 +459,8 @@ impl Containers {
     pub fn watch(self: &Arc<Self>, id: &str) {
         let me = self.clone();
         let id = id.to_string();
-        std::thread::spawn(move || {
+        // One small thread per running container, blocked in a read: little memory each.
+        let spawned = std::thread::Builder::new().stack_size(512 * 1024).spawn(move || {
             let dir = me.dir(&id);
             // `wait` blocks until exit; if the monitor is gone, exit.json (or its absence) says why.
             let _ = monitor_request(&dir, &json!({"op": "wait"}));
@@ -470,6 +470,9 @@ impl Containers {
                 let _ = me.remove(&id, true);
             }
         });
+        if let Err(e) = spawned {
+            eprintln!("tugd: cannot watch container: {e}");
+        }
     }
 
     fn bump(&self, id: &str, exit: bool) {
@@ -760,8 +763,15 @@ pub fn dir_size(dir: &Path) -> u64 {
     total
 }
 
+/// Whether the container's monitor still runs: its pid file names a live `tug-monitor`. Cheaper
+/// than a connection, which matters when `ps` looks at a hundred containers.
 fn monitor_alive(dir: &Path) -> bool {
-    connect_monitor(dir).is_ok()
+    let Some(pid) = std::fs::read_to_string(dir.join("monitor.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    // The pid must still be a monitor (pids are reused): its argv[0] says so.
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"tug-monitor\0"))
 }
 
 /// Connects to a container's `monitor.sock`. A unix socket path holds at most 107 bytes, less

@@ -200,17 +200,22 @@ impl Daemon {
 
     /// One raw HTTP exchange; returns (status, headers, body).
     pub fn http(&self, request: &[u8]) -> (u16, String, Vec<u8>) {
+        self.try_http(request).unwrap_or_else(|e| panic!("cannot reach tugd: {e}\n{}", self.log()))
+    }
+
+    /// Like `http`, without panicking when the daemon is unreachable (for cleanup).
+    pub fn try_http(&self, request: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
         use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-        s.write_all(request).unwrap();
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        s.write_all(request)?;
         let mut buf = Vec::new();
         let _ = s.read_to_end(&mut buf);
         let text = String::from_utf8_lossy(&buf).into_owned();
         let (head, _) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let at = head.len() + 4;
         let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, head.to_string(), buf.get(at.min(buf.len())..).unwrap_or_default().to_vec())
+        Ok((status, head.to_string(), buf.get(at.min(buf.len())..).unwrap_or_default().to_vec()))
     }
 
     /// Runs the real docker CLI against this daemon.
@@ -247,12 +252,12 @@ impl Drop for Daemon {
         if self.child.is_some() {
             // Containers outlive the daemon by design: remove them first, or their monitors
             // would keep running after the test.
-            let (_, _, body) = self.http(b"GET /containers/json?all=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
-            let list: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let body = self.try_http(b"GET /containers/json?all=1 HTTP/1.1\r\nConnection: close\r\n\r\n").map(|r| r.2);
+            let list: serde_json::Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
             for c in list.as_array().into_iter().flatten() {
                 if let Some(id) = c["Id"].as_str() {
                     let req = format!("DELETE /containers/{id}?force=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
-                    self.http(req.as_bytes());
+                    let _ = self.try_http(req.as_bytes());
                 }
             }
             self.stop();
