@@ -719,6 +719,49 @@ impl Containers {
         Ok(())
     }
 
+    /// `update`: new limits reach the cgroup of a running container and the record either way.
+    pub fn update(&self, key: &str, body: &[u8]) -> Result<(), ApiError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        let upd: spec::HostConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON in request body: {}: {}", e.path(), e.inner())))?;
+        let raw: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut r = self.find(key)?;
+        let mut host = r.config.host_config.clone().unwrap_or_default();
+        macro_rules! take {
+            ($($f:ident),*) => { $( if upd.$f.is_some() { host.$f = upd.$f.clone(); } )* };
+        }
+        take!(
+            memory,
+            memory_swap,
+            memory_reservation,
+            nano_cpus,
+            cpu_shares,
+            cpu_quota,
+            cpu_period,
+            cpuset_cpus,
+            cpuset_mems,
+            pids_limit,
+            restart_policy
+        );
+        if r.running() {
+            let res = spec::resources(&host)?;
+            let st = self.runtime_state(&r)?;
+            st.cgroup
+                .apply(&res)
+                .map_err(|e| ApiError::bad_request(format!("Cannot update container {}: {e}", r.id)))?;
+        }
+        if let (Some(obj), Some(new)) = (r.host_config_json.as_object_mut(), raw.as_object()) {
+            for (k, v) in new {
+                if !v.is_null() && !(v.is_number() && v.as_i64() == Some(0)) || k == "RestartPolicy" {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        r.config.host_config = Some(host);
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.save(&r).map_err(ApiError::from)
+    }
+
     /// `container prune`: every stopped container; returns (ids, bytes of their upper dirs).
     pub fn prune(&self) -> (Vec<String>, u64) {
         let mut ids = Vec::new();

@@ -599,3 +599,11 @@ pub fn changes(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
     r.json(200, &Value::Array(out))?;
     Ok(())
 }
+
+/// `POST /containers/{id}/update`.
+pub fn update(e: &Engine, id: &str, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
+    let data = body.read_all(MAX_BODY).map_err(|err| ApiError::bad_request(format!("cannot read body: {err}")))?;
+    e.containers.update(id, &data)?;
+    r.json(200, &json!({"Warnings": []}))?;
+    Ok(())
+}

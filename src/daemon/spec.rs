@@ -359,7 +359,26 @@ pub fn build(inp: &Inputs<'_>) -> Result<Spec, ApiError> {
     }
     linux.sysctl = host.sysctls.clone().unwrap_or_default();
     linux.cgroups_path = Some(format!("/tug/{}", inp.id));
+    let limits = resources(&host)?;
     let res = linux.resources.get_or_insert_with(Resources::default);
+    res.memory = limits.memory;
+    res.cpu = limits.cpu;
+    res.pids = limits.pids;
+    if !seccomp_off {
+        linux.seccomp = Some(crate::runtime::seccomp::default_profile());
+    }
+    // Image layers under an overlay mounted inside the container's own mount namespace.
+    let lower: Vec<&PathBuf> = inp.layers.iter().rev().collect();
+    spec.annotations.insert(
+        crate::runtime::mounts::OVERLAY_ANNOTATION.to_string(),
+        serde_json::json!({"lower": lower, "upper": inp.dir.join("upper"), "work": inp.dir.join("work")}).to_string(),
+    );
+    Ok(spec)
+}
+
+/// Memory, CPU and pids limits from a HostConfig (create and update).
+pub fn resources(host: &HostConfig) -> Result<Resources, ApiError> {
+    let mut res = Resources::default();
     let mem = Memory {
         limit: host.memory.filter(|m| *m > 0),
         swap: host.memory_swap.filter(|m| *m != 0),
@@ -396,16 +415,7 @@ pub fn build(inp: &Inputs<'_>) -> Result<Spec, ApiError> {
     if let Some(p) = host.pids_limit.filter(|p| *p != 0) {
         res.pids = Some(Pids { limit: p });
     }
-    if !seccomp_off {
-        linux.seccomp = Some(crate::runtime::seccomp::default_profile());
-    }
-    // Image layers under an overlay mounted inside the container's own mount namespace.
-    let lower: Vec<&PathBuf> = inp.layers.iter().rev().collect();
-    spec.annotations.insert(
-        crate::runtime::mounts::OVERLAY_ANNOTATION.to_string(),
-        serde_json::json!({"lower": lower, "upper": inp.dir.join("upper"), "work": inp.dir.join("work")}).to_string(),
-    );
-    Ok(spec)
+    Ok(res)
 }
 
 #[cfg(test)]

@@ -227,12 +227,24 @@ fn docker_cli_pause_rename_top_stats_diff_prune() {
     assert!(stderr(&o).contains("already paused"), "{}", stderr(&o));
     ok(d.docker(&["unpause", "a1"]));
     assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "a1"])).trim(), "running");
+    // update reaches the cgroup and the record.
+    ok(d.docker(&["update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "20", "a1"]));
+    let id = ok(d.docker(&["inspect", "-f", "{{.Id}}", "a1"])).trim().to_string();
+    let cg = |ctrl: &str, f: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/tug/{id}/{f}")).unwrap().trim().to_string()
+    };
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(cg("pids", "pids.max"), "20");
+    assert_eq!(
+        ok(d.docker(&["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "a1"])).trim(),
+        "134217728 20"
+    );
     ok(d.docker(&["rename", "a1", "b1"]));
     assert!(stderr(&d.docker(&["inspect", "a1"])).contains("No such"));
     let top = ok(d.docker(&["top", "b1"]));
     assert!(top.starts_with("UID") && top.contains("sleep 1000"), "{top}");
     let stats = ok(d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "b1"]));
-    assert!(stats.starts_with("b1 ") && stats.contains("/ 64MiB") && stats.trim().ends_with(" 1"), "{stats}");
+    assert!(stats.starts_with("b1 ") && stats.contains("/ 128MiB") && stats.trim().ends_with(" 1"), "{stats}");
     ok(d.docker(&["rm", "-f", "b1"]));
     ok(d.docker(&["run", "--name", "x1", IMG, "true"]));
     let pruned = ok(d.docker(&["container", "prune", "-f"]));
