@@ -752,7 +752,9 @@ impl Containers {
         }
         if let (Some(obj), Some(new)) = (r.host_config_json.as_object_mut(), raw.as_object()) {
             for (k, v) in new {
-                if !v.is_null() && !(v.is_number() && v.as_i64() == Some(0)) || k == "RestartPolicy" {
+                // Fields the client left at zero or null are not being changed.
+                let unset = v.is_null() || v.as_i64() == Some(0);
+                if !unset || k == "RestartPolicy" {
                     obj.insert(k.clone(), v.clone());
                 }
             }
