@@ -244,6 +244,24 @@ impl Containers {
         self.all().into_iter().map(|r| (r.image.clone(), r.id.clone(), r.running())).collect()
     }
 
+    /// Takes `name` for container `id`: `names/<name>` created O_EXCL, so two racing requests
+    /// cannot both win. Returns the file, for the caller to release on failure.
+    fn reserve_name(&self, name: &str, id: &str) -> Result<PathBuf, ApiError> {
+        let file = self.layout.name_file(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(ApiError::from)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_to_string(&file).unwrap_or_default();
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.trim()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(file)
+    }
+
     /// `POST /containers/create`.
     pub fn create(
         &self,
@@ -289,18 +307,7 @@ impl Containers {
                 }
             },
         };
-        let name_file = self.layout.name_file(&name);
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
-            Ok(mut f) => f.write_all(id.as_bytes()).map_err(ApiError::from)?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let other = std::fs::read_to_string(&name_file).unwrap_or_default();
-                return Err(ApiError::conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    other.trim()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let name_file = self.reserve_name(&name, &id)?;
         let made = (|| -> io::Result<Record> {
             for d in ["upper", "work", "rootfs", "bundle"] {
                 std::fs::create_dir_all(dir.join(d))?;
@@ -698,18 +705,7 @@ impl Containers {
             return Err(ApiError::bad_request("Renaming a container with the same name as its current name"));
         }
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let nf = self.layout.name_file(new);
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&nf) {
-            Ok(mut f) => f.write_all(r.id.as_bytes()).map_err(ApiError::from)?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let other = std::fs::read_to_string(&nf).unwrap_or_default();
-                return Err(ApiError::conflict(format!(
-                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    other.trim()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let nf = self.reserve_name(new, &r.id)?;
         let old = std::mem::replace(&mut r.name, new.to_string());
         if let Err(e) = self.save(&r) {
             let _ = std::fs::remove_file(&nf);

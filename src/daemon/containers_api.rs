@@ -487,7 +487,7 @@ pub fn stats(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiRes
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (mem, cpu, pids) = match &cg {
             Some(s) => (
-                json!({"usage": s.memory.usage, "max_usage": s.memory.max_usage, "limit": s.memory.limit.unwrap_or_else(total_memory), "stats": s.memory.stat, "failcnt": 0}),
+                json!({"usage": s.memory.usage, "max_usage": s.memory.max_usage, "limit": s.memory.limit.unwrap_or_else(super::system::meminfo_total), "stats": s.memory.stat, "failcnt": 0}),
                 json!({"cpu_usage": {"total_usage": s.cpu.usage_total_ns, "usage_in_kernelmode": s.cpu.usage_system_ns, "usage_in_usermode": s.cpu.usage_user_ns, "percpu_usage": s.cpu.percpu_ns},
                        "system_cpu_usage": system, "online_cpus": ncpu,
                        "throttling_data": {"periods": s.cpu.periods, "throttled_periods": s.cpu.throttled_periods, "throttled_time": s.cpu.throttled_ns}}),
@@ -542,17 +542,6 @@ pub fn stats(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiRes
     }
     w.finish()?;
     Ok(())
-}
-
-fn total_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// The host's total CPU time in nanoseconds (the `cpu` line of /proc/stat), as Docker reports it.

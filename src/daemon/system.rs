@@ -56,7 +56,8 @@ pub fn version(_e: &Engine, r: &mut Responder<'_>) -> ApiResult {
     Ok(())
 }
 
-fn meminfo_total() -> u64 {
+/// MemTotal from /proc/meminfo, in bytes.
+pub fn meminfo_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

@@ -159,15 +159,16 @@ fn remount_bind(path: &Path, flags: MsFlags) -> Res<()> {
     mount(None::<&str>, path, None::<&str>, all, None::<&str>).map_err(|e| err("cannot remount", path, e))
 }
 
+/// `mkdir -p` with mode 0755.
+fn mkdir_all(dir: &Path) -> Res<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| err("cannot create", dir, e))
+}
+
 /// Creates the mount point `dest` as a directory, or as an empty file when `file` is set.
 fn make_mount_point(dest: &Path, file: bool) -> Res<()> {
     if file {
         if let Some(parent) = dest.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|e| err("cannot create", parent, e))?;
+            mkdir_all(parent)?;
         }
         if std::fs::symlink_metadata(dest).is_err() {
             std::fs::OpenOptions::new()
@@ -180,7 +181,7 @@ fn make_mount_point(dest: &Path, file: bool) -> Res<()> {
         }
         Ok(())
     } else {
-        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dest).map_err(|e| err("cannot create", dest, e))
+        mkdir_all(dest)
     }
 }
 
@@ -404,11 +405,7 @@ fn create_devices(rootfs: &Path, devices: &[Device], userns: bool) -> Res<()> {
     for (i, d) in devices.iter().enumerate() {
         let dest = secure_join(rootfs, &d.path);
         if let Some(parent) = dest.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|e| err("cannot create", parent, e))?;
+            mkdir_all(parent)?;
         }
         if userns {
             make_mount_point(&dest, true)?;

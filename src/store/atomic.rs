@@ -10,6 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The directory of `path` and a fresh temporary name in it, unique per process and call.
+fn temp_beside(path: &Path) -> io::Result<(&Path, std::path::PathBuf)> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    Ok((dir, dir.join(format!(".tmp-{}-{}-{n}", name.to_string_lossy(), std::process::id()))))
+}
+
 /// Replaces `path` with `data` atomically and durably (mode 0644).
 pub fn write(path: &Path, data: &[u8]) -> io::Result<()> {
     write_with(path, 0o644, |f| f.write_all(data))
@@ -17,14 +25,7 @@ pub fn write(path: &Path, data: &[u8]) -> io::Result<()> {
 
 /// Like [`write`], with the content produced by `fill` and the given file mode.
 pub fn write_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let (dir, tmp) = temp_beside(path)?;
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         fill(&mut f)?;
@@ -42,14 +43,7 @@ pub fn write_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Re
 /// /run, discarded by a reboot anyway) where a power loss may lose the update but a reader never
 /// sees a torn file. Saves the two fsyncs that dominate a container start on a disk filesystem.
 pub fn replace(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let (_, tmp) = temp_beside(path)?;
     let result = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
