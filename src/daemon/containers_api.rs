@@ -596,3 +596,20 @@ pub fn update(e: &Engine, id: &str, body: &mut Body<'_>, r: &mut Responder<'_>) 
     r.json(200, &json!({"Warnings": []}))?;
     Ok(())
 }
+
+/// `GET /containers/{id}/export`: the container's filesystem as a tar (image layers and its own
+/// changes merged, nothing mounted), streamed.
+pub fn export(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
+    let img = e.images.resolve(&rec.image).map_err(|x| super::images::api_error(&x))?;
+    let mut dirs = e.images.layer_dirs(&img).map_err(ApiError::from)?;
+    dirs.push(e.containers.container_dir(&rec.id).join("upper"));
+    let mut w = r.stream(200, "application/x-tar", &[])?;
+    if let Err(err) = crate::image::layer::pack_merged(&dirs, &mut w) {
+        // The headers are out: a short stream is how the client learns of the failure.
+        eprintln!("tugd: export {}: {err}", rec.short_id());
+        return Ok(());
+    }
+    w.finish()?;
+    Ok(())
+}

@@ -33,6 +33,7 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET", ["containers", id, "stats"]) => c::stats(e, id, head, r),
         ("GET", ["containers", id, "changes"]) => c::changes(e, id, r),
         ("POST", ["containers", id, "update"]) => c::update(e, id, body, r),
+        ("GET", ["containers", id, "export"]) => c::export(e, id, r),
 
         ("GET", ["images", "json"]) => images::list(e, head, r),
         ("POST", ["images", "load"]) => images::load(e, head, body, r),

@@ -129,51 +129,133 @@ fn pack_tree<W: Write>(
     names.sort();
     for name in names {
         let rel = rel.join(&name);
-        let path = base.join(&rel);
-        let md = std::fs::symlink_metadata(&path)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(md.mode() & 0o7777);
-        h.set_uid(u64::from(md.uid()));
-        h.set_gid(u64::from(md.gid()));
-        h.set_mtime(u64::try_from(md.mtime()).unwrap_or(0));
-        h.set_size(0);
-        let ft = md.file_type();
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            let mut name = rel.as_os_str().to_owned();
-            name.push("/");
-            b.append_data(&mut h, Path::new(&name), io::empty())?;
+        if append_entry(b, &base.join(&rel), &rel, links)? {
             pack_tree(b, base, &rel, links)?;
-        } else if ft.is_symlink() {
-            h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, &rel, std::fs::read_link(&path)?)?;
-        } else if ft.is_file() {
-            if md.nlink() > 1 {
-                if let Some(first) = links.get(&(md.dev(), md.ino())) {
-                    h.set_entry_type(tar::EntryType::Link);
-                    b.append_link(&mut h, &rel, first)?;
-                    continue;
-                }
-                links.insert((md.dev(), md.ino()), rel.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Writes one tar entry for the file at `path`, named `rel`; true if it is a directory (whose
+/// contents the caller then walks).
+fn append_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    path: &Path,
+    rel: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<bool> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::symlink_metadata(path)?;
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(md.mode() & 0o7777);
+    h.set_uid(u64::from(md.uid()));
+    h.set_gid(u64::from(md.gid()));
+    h.set_mtime(u64::try_from(md.mtime()).unwrap_or(0));
+    h.set_size(0);
+    let ft = md.file_type();
+    if ft.is_dir() {
+        h.set_entry_type(tar::EntryType::Directory);
+        let mut name = rel.as_os_str().to_owned();
+        name.push("/");
+        b.append_data(&mut h, Path::new(&name), io::empty())?;
+        return Ok(true);
+    }
+    if ft.is_symlink() {
+        h.set_entry_type(tar::EntryType::Symlink);
+        b.append_link(&mut h, rel, std::fs::read_link(path)?)?;
+    } else if ft.is_file() {
+        if md.nlink() > 1 {
+            if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                h.set_entry_type(tar::EntryType::Link);
+                b.append_link(&mut h, rel, first)?;
+                return Ok(false);
             }
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(md.len());
-            b.append_data(&mut h, &rel, File::open(&path)?)?;
+            links.insert((md.dev(), md.ino()), rel.to_path_buf());
+        }
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(md.len());
+        b.append_data(&mut h, rel, File::open(path)?)?;
+    } else {
+        h.set_entry_type(if ft.is_char_device() {
+            tar::EntryType::Char
+        } else if ft.is_block_device() {
+            tar::EntryType::Block
+        } else if ft.is_fifo() {
+            tar::EntryType::Fifo
         } else {
-            h.set_entry_type(if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
-            } else if ft.is_fifo() {
-                tar::EntryType::Fifo
+            return Ok(false); // sockets have no tar form
+        });
+        let rdev = md.rdev();
+        h.set_device_major(nix::sys::stat::major(rdev).try_into().unwrap_or(0))?;
+        h.set_device_minor(nix::sys::stat::minor(rdev).try_into().unwrap_or(0))?;
+        b.append_data(&mut h, rel, io::empty())?;
+    }
+    Ok(false)
+}
+
+/// The union of overlay-style layers (`dirs`, bottom first), as a tar: what the container sees,
+/// without mounting anything (`docker export`). Whiteouts (0:0 character devices) hide what is
+/// below them, and an opaque directory hides the lower layers' contents of that directory.
+pub fn pack_merged(dirs: &[PathBuf], out: impl Write) -> io::Result<()> {
+    let mut builder = tar::Builder::new(out);
+    let mut links = HashMap::new();
+    let top_first: Vec<&Path> = dirs.iter().rev().map(PathBuf::as_path).collect();
+    pack_union(&mut builder, &top_first, Path::new(""), &mut links)?;
+    builder.into_inner()?.flush()
+}
+
+fn is_whiteout(md: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    md.file_type().is_char_device() && md.rdev() == 0
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(c) = CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    let mut v = [0u8; 1];
+    // SAFETY: valid C strings and a one-byte buffer whose length is passed; the kernel writes at
+    // most that many bytes.
+    let n =
+        unsafe { nix::libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+    n == 1 && v[0] == b'y'
+}
+
+/// Walks directory `rel` across `layers` (top first), emitting each visible name once.
+fn pack_union<W: Write>(
+    b: &mut tar::Builder<W>,
+    layers: &[&Path],
+    rel: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    // name -> the layers (top first) that hold it as a directory, or the one file that wins.
+    let mut hidden = std::collections::BTreeSet::new();
+    let mut winners: std::collections::BTreeMap<OsString, usize> = std::collections::BTreeMap::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let dir = layer.join(rel);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(md) if md.is_dir() => {}
+            Ok(_) => break, // a file or whiteout here hides this directory below
+            Err(_) => continue,
+        }
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name();
+            if hidden.contains(&name) || winners.contains_key(&name) {
+                continue;
+            }
+            if is_whiteout(&e.metadata()?) {
+                hidden.insert(name);
             } else {
-                continue; // sockets have no tar form
-            });
-            let rdev = md.rdev();
-            h.set_device_major(nix::sys::stat::major(rdev).try_into().unwrap_or(0))?;
-            h.set_device_minor(nix::sys::stat::minor(rdev).try_into().unwrap_or(0))?;
-            b.append_data(&mut h, &rel, io::empty())?;
+                winners.insert(name, i);
+            }
+        }
+        if is_opaque(&dir) {
+            break;
+        }
+    }
+    for (name, i) in winners {
+        let rel = rel.join(&name);
+        if append_entry(b, &layers[i].join(&rel), &rel, links)? {
+            pack_union(b, &layers[i..], &rel, links)?;
         }
     }
     Ok(())

@@ -310,3 +310,21 @@ fn docker_cli_tty_and_attach() {
     let o = run.wait_with_output().unwrap();
     assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned()), (Some(0), "piped-in\n".to_string()));
 }
+
+#[test]
+fn docker_cli_export_import_round_trip() {
+    let d = daemon_with_busybox("cli-export");
+    ok(d.docker(&["run", "--name", "ex", IMG, "sh", "-c", "echo made-inside > /marker; rm /etc/group"]));
+    let tar = d.dir.join("ex.tar");
+    ok(d.docker(&["export", "-o", tar.to_str().unwrap(), "ex"]));
+    let list = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    let names = stdout(&list);
+    assert!(names.lines().any(|l| l == "marker"), "the container's file is exported");
+    assert!(names.lines().any(|l| l == "bin/busybox"), "the image's files are exported");
+    assert!(!names.lines().any(|l| l == "etc/group"), "a deleted file stays deleted");
+    let id = ok(d.docker(&["import", "-c", "CMD [\"cat\", \"/marker\"]", tar.to_str().unwrap(), "exported:v1"]));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(ok(d.docker(&["run", "--rm", "exported:v1"])), "made-inside\n");
+    let o = d.docker(&["run", "--rm", "exported:v1", "cat", "/etc/group"]);
+    assert_ne!(o.status.code(), Some(0));
+}
