@@ -326,6 +326,9 @@ pub fn build(inp: &Inputs<'_>) -> Result<Spec, ApiError> {
             options: vec!["rbind".into(), "rprivate".into()],
         });
     }
+    if host.init == Some(true) {
+        spec.annotations.insert(crate::runtime::init::INIT_ANNOTATION.into(), "true".into());
+    }
     for (dest, opts) in host.tmpfs.clone().unwrap_or_default() {
         let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
         options.extend(opts.split(',').filter(|o| !o.is_empty()).map(String::from));

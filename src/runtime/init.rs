@@ -295,7 +295,44 @@ fn wait_start_and_exec(
         state["pid"] = serde_json::json!(std::process::id());
         hooks::run("startContainer", &h.start_container, &state)?;
     }
+    if spec.annotations.get(INIT_ANNOTATION).is_some_and(|v| v == "true") {
+        return run_as_init(process, exe, filter);
+    }
     exec_process(process, exe, filter)
+}
+
+/// The annotation that makes init stay as the container's pid 1 (`docker run --init`): it forks
+/// the user's process, forwards signals to it, reaps orphans, and exits with its status. Being
+/// this sealed, non-dumpable process, it needs no binary inside the container.
+pub const INIT_ANNOTATION: &str = "io.tug.init";
+
+fn run_as_init(process: &Process, exe: &CString, filter: Option<&seccomp::Filter>) -> Result<(), String> {
+    use nix::sys::signal::{kill, SigSet, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    // Every signal is taken with sigwait: pid 1 has no default actions, so without this a
+    // SIGTERM would be dropped instead of passed on.
+    let all = SigSet::all();
+    all.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    // SAFETY: init is single-threaded; the child goes straight on to exec.
+    let child = match unsafe { nix::unistd::fork() }.map_err(|e| format!("cannot fork: {e}"))? {
+        ForkResult::Child => return exec_process(process, exe, filter),
+        ForkResult::Parent { child } => child,
+    };
+    loop {
+        let Ok(sig) = all.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(child, sig);
+            continue;
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p == child => std::process::exit(c),
+                Ok(WaitStatus::Signaled(p, s, _)) if p == child => std::process::exit(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
 }
 
 /// Stage 2 of exec: already inside every namespace of the container.

@@ -328,3 +328,30 @@ fn docker_cli_export_import_round_trip() {
     let o = d.docker(&["run", "--rm", "exported:v1", "cat", "/etc/group"]);
     assert_ne!(o.status.code(), Some(0));
 }
+
+#[test]
+fn docker_cli_init_forwards_signals_and_reaps() {
+    let d = daemon_with_busybox("cli-init");
+    // The command is not pid 1; init is, and it reaps the orphan the shell leaves behind.
+    let o = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        IMG,
+        "sh",
+        "-c",
+        "echo $$; (sleep 0.2 &) ; sleep 0.5; ps -o stat= | grep -c Z; true",
+    ]));
+    assert_eq!(o, "2\n0\n", "{o}");
+    // Without --init, `sleep` as pid 1 ignores SIGTERM and stop has to kill (137); with it, the
+    // TERM reaches sleep and ends it at once (143).
+    ok(d.docker(&["run", "-d", "--init", "--name", "s1", IMG, "sleep", "1000"]));
+    let t0 = std::time::Instant::now();
+    ok(d.docker(&["stop", "-t", "5", "s1"]));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(4), "stop waited for the timeout");
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.ExitCode}}", "s1"])).trim(), "143");
+    // Init is the sealed copy: even a privileged container cannot reach it through /proc.
+    let o =
+        d.docker(&["run", "--rm", "--init", IMG, "sh", "-c", "cat /proc/1/exe > /dev/null && echo READ-OK; echo done"]);
+    assert_eq!(stdout(&o), "done\n", "{}", stderr(&o));
+}
