@@ -113,7 +113,14 @@ pub fn list(e: &Engine, head: &Head, r: &mut Responder<'_>) -> ApiResult {
         if !matches_filters(&rec, &filters)? {
             continue;
         }
-        out.push(summary(e, &rec));
+        let mut row = summary(e, &rec);
+        if head.flag("size", false) {
+            let rw = super::containers::dir_size(&e.containers.container_dir(&rec.id).join("upper"));
+            let image = e.images.resolve(&rec.image).map(|i| i.size).unwrap_or(0);
+            row["SizeRw"] = json!(rw);
+            row["SizeRootFs"] = json!(rw + image);
+        }
+        out.push(row);
         if limit > 0 && out.len() as i64 >= limit {
             break;
         }

@@ -128,6 +128,27 @@ fn docker_cli_logs_follow_and_images() {
     let ts = ok(d.docker(&["logs", "-t", "--tail", "1", "ticker"]));
     assert!(ts.ends_with("Z tick5\n") && ts.starts_with("20"), "{ts}");
     assert_eq!(ok(d.docker(&["wait", "ticker"])).trim(), "0");
+    // ps -s: the container's own writes, then the virtual size with the image.
+    ok(d.docker(&["run", "--name", "writer", IMG, "sh", "-c", "head -c 100000 /dev/zero > /blob"]));
+    let size = ok(d.docker(&["ps", "-a", "-s", "--filter", "name=writer", "--format", "{{.Size}}"]));
+    assert!(size.starts_with("100kB (virtual "), "{size}");
+    // --log-opt reaches the monitor: a tiny max-size rotates the log.
+    ok(d.docker(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        IMG,
+        "sh",
+        "-c",
+        "for i in $(seq 1 100); do echo line-$i; done",
+    ]));
+    let logs = ok(d.docker(&["logs", "chatty"]));
+    assert!(logs.ends_with("line-100\n") && !logs.contains("line-1\n"), "old lines rotated away: {logs}");
+    ok(d.docker(&["rm", "writer", "chatty"]));
     ok(d.docker(&["rm", "ticker"]));
     // images, tag, rmi (untag vs delete), save | load round trip.
     ok(d.docker(&["tag", IMG, "mybox:v1"]));
