@@ -56,6 +56,10 @@ pub struct Record {
     pub state: StateRec,
     #[serde(default)]
     pub restart_count: u32,
+    /// Set by `stop` and `kill` through the API: `unless-stopped` and `always` then leave the
+    /// container down; cleared by `start`.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 impl Record {
@@ -83,6 +87,9 @@ pub struct Containers {
     layout: Layout,
     /// Serializes name reservation and record updates.
     lock: Mutex<()>,
+    /// Serializes starts (by users and restart policies) with stops, so a stop can never be
+    /// overtaken by a restart that decided before it.
+    ops: Mutex<()>,
     notify: Notify,
     /// Hijacked attach streams waiting for their container to start.
     pending: Mutex<HashMap<String, Vec<PendingAttach>>>,
@@ -136,6 +143,7 @@ impl Containers {
         Ok(Containers {
             layout: layout.clone(),
             lock: Mutex::new(()),
+            ops: Mutex::new(()),
             notify: Notify::default(),
             pending: Mutex::new(HashMap::new()),
             log_defaults: Mutex::new(("10m".into(), "3".into())),
@@ -349,6 +357,7 @@ impl Containers {
                     ..Default::default()
                 },
                 restart_count: 0,
+                manually_stopped: false,
             };
             self.save(&r)?;
             Ok(r)
@@ -365,9 +374,22 @@ impl Containers {
 
     /// `POST /containers/{id}/start`: spawns the monitor, connects pending attachers, starts.
     pub fn start(self: &Arc<Self>, key: &str) -> Result<bool, ApiError> {
+        self.start_inner(key, true)
+    }
+
+    /// `user`: started through the API (resets the restart count), not by a restart policy.
+    fn start_inner(self: &Arc<Self>, key: &str, user: bool) -> Result<bool, ApiError> {
+        let _op = self.ops.lock().unwrap_or_else(|e| e.into_inner());
         let mut r = self.find(key)?;
+        if !user && r.manually_stopped {
+            return Ok(false);
+        }
         if r.running() {
             return Ok(false);
+        }
+        r.manually_stopped = false;
+        if user {
+            r.restart_count = 0;
         }
         let dir = self.dir(&r.id);
         let _ = std::fs::remove_file(dir.join("exit.json"));
@@ -475,10 +497,47 @@ impl Containers {
             me.bump(&id, true);
             if r.config.host_config.as_ref().is_some_and(|h| h.auto_remove) {
                 let _ = me.remove(&id, true);
+                return;
             }
+            me.maybe_restart(r);
         });
         if let Err(e) = spawned {
             eprintln!("tugd: cannot watch container: {e}");
+        }
+    }
+
+    /// Applies the restart policy after an exit: `always`, `unless-stopped` (unless stopped
+    /// through the API), `on-failure[:N]` (non-zero exit, at most N restarts). Waits 100 ms,
+    /// doubling with every restart in a row, at most a minute, as Docker's backoff.
+    fn maybe_restart(self: &Arc<Self>, r: Record) {
+        let policy = r.config.host_config.as_ref().and_then(|h| h.restart_policy.clone()).unwrap_or_default();
+        let restart = match policy.name.as_str() {
+            "always" | "unless-stopped" => !r.manually_stopped,
+            "on-failure" => {
+                r.state.exit_code != 0
+                    && !r.manually_stopped
+                    && (policy.maximum_retry_count <= 0 || i64::from(r.restart_count) < policy.maximum_retry_count)
+            }
+            _ => false,
+        };
+        if !restart {
+            return;
+        }
+        let delay =
+            Duration::from_millis(100u64.saturating_mul(1 << r.restart_count.min(10))).min(Duration::from_secs(60));
+        std::thread::sleep(delay);
+        // The user may have removed, started or stopped it meanwhile.
+        let Some(mut cur) = self.load(&r.id) else { return };
+        if cur.running() || cur.manually_stopped {
+            return;
+        }
+        cur.restart_count += 1;
+        {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = self.save(&cur);
+        }
+        if let Err(e) = self.start_inner(&r.id, false) {
+            eprintln!("tugd: restarting {}: {}", r.short_id(), e.message);
         }
     }
 
@@ -543,6 +602,23 @@ impl Containers {
         Ok(self.load(&id).map_or(last_code, |r| r.state.exit_code))
     }
 
+    /// Records that the user stopped the container, so restart policies leave it down.
+    fn mark_stopped(&self, id: &str) {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut r) = self.load(id) {
+            r.manually_stopped = true;
+            let _ = self.save(&r);
+        }
+    }
+
+    /// `POST /containers/{id}/kill`: a user's kill also suspends the restart policy.
+    pub fn kill_by_user(&self, key: &str, signal: &str) -> Result<(), ApiError> {
+        let r = self.find(key)?;
+        self.kill(&r.id, signal)?;
+        self.mark_stopped(&r.id);
+        Ok(())
+    }
+
     /// Sends a signal through the monitor.
     pub fn kill(&self, key: &str, signal: &str) -> Result<(), ApiError> {
         let r = self.find(key)?;
@@ -562,6 +638,12 @@ impl Containers {
     /// `stop`: the stop signal, then SIGKILL after the timeout. Returns false if not running.
     pub fn stop(&self, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<bool, ApiError> {
         let r = self.find(key)?;
+        // Marked even when it is down: a restart pending in its backoff is called off too.
+        {
+            let _op = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+            self.mark_stopped(&r.id);
+        }
+        let r = self.find(&r.id)?;
         if !r.running() {
             return Ok(false);
         }
@@ -782,6 +864,18 @@ impl Containers {
         for r in self.all() {
             if r.running() {
                 self.watch(&r.id);
+                continue;
+            }
+            // Down while no daemon ran (a crash of the host, say): `always` and `unless-stopped`
+            // bring it back, unless the user had stopped it.
+            let policy = r.config.host_config.as_ref().and_then(|h| h.restart_policy.clone()).unwrap_or_default();
+            if matches!(policy.name.as_str(), "always" | "unless-stopped")
+                && !r.manually_stopped
+                && r.state.status == "exited"
+            {
+                if let Err(e) = self.start_inner(&r.id, false) {
+                    eprintln!("tugd: restarting {}: {}", r.short_id(), e.message);
+                }
             }
         }
     }

@@ -409,7 +409,7 @@ pub fn restart(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiR
 }
 
 pub fn kill(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
-    e.containers.kill(id, head.param("signal").unwrap_or("SIGKILL"))?;
+    e.containers.kill_by_user(id, head.param("signal").unwrap_or("SIGKILL"))?;
     r.empty(204)?;
     Ok(())
 }

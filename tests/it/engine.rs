@@ -376,3 +376,38 @@ fn docker_cli_init_forwards_signals_and_reaps() {
         d.docker(&["run", "--rm", "--init", IMG, "sh", "-c", "cat /proc/1/exe > /dev/null && echo READ-OK; echo done"]);
     assert_eq!(stdout(&o), "done\n", "{}", stderr(&o));
 }
+
+#[test]
+fn docker_cli_restart_policies() {
+    let d = daemon_with_busybox("cli-restart");
+    let inspect =
+        |n: &str| ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", n])).trim().to_string();
+    let wait_for = |n: &str, want: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let s = inspect(n);
+            if want(&s) {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n}: stuck at {s}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // on-failure:2 — two restarts, then it stays down.
+    ok(d.docker(&["run", "-d", "--restart", "on-failure:2", "--name", "f1", IMG, "sh", "-c", "echo run; exit 1"]));
+    wait_for("f1", &|s| s == "exited 2");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(inspect("f1"), "exited 2");
+    assert_eq!(ok(d.docker(&["logs", "f1"])), "run\nrun\nrun\n");
+    // on-failure does not restart a success.
+    ok(d.docker(&["run", "-d", "--restart", "on-failure", "--name", "f2", IMG, "true"]));
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(inspect("f2"), "exited 0");
+    // always — keeps coming back until the user stops it.
+    ok(d.docker(&["run", "-d", "--restart", "always", "--name", "a1", IMG, "sh", "-c", "sleep 0.1"]));
+    wait_for("a1", &|s| s.split(' ').nth(1).and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| c >= 2));
+    ok(d.docker(&["stop", "-t", "1", "a1"]));
+    let s = wait_for("a1", &|s| s.starts_with("exited"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(inspect("a1"), s, "a stopped `always` container stays down");
+}
