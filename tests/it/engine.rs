@@ -411,3 +411,33 @@ fn docker_cli_restart_policies() {
     std::thread::sleep(std::time::Duration::from_millis(800));
     assert_eq!(inspect("a1"), s, "a stopped `always` container stays down");
 }
+
+#[test]
+fn containers_outlive_a_killed_daemon() {
+    let mut d = daemon_with_busybox("live");
+    // Ten containers count to 60 at 10 lines a second and exit with their own code; one sleeps.
+    for i in 0..10 {
+        let script = format!("for n in $(seq 1 60); do echo $n; sleep 0.1; done; exit {i}");
+        ok(d.docker(&["run", "-d", "--name", &format!("c{i}"), IMG, "sh", "-c", &script]));
+    }
+    ok(d.docker(&["run", "-d", "--name", "long", IMG, "sleep", "1000"]));
+    ok(d.docker(&["run", "-d", "--name", "quick", IMG, "sh", "-c", "sleep 1; exit 7"]));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Down for 1.5 s: `quick` exits while no daemon runs; its code must still be recorded.
+    d.kill9_and_restart(std::time::Duration::from_millis(1500));
+    // Still running after the daemon's death, and seen by the new daemon.
+    let running = ok(d.docker(&["ps", "-q"]));
+    assert_eq!(running.lines().count(), 11, "{running}");
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quick"])).trim(), "exited 7");
+    // The ten finish under the new daemon: every line is there and every exit code right.
+    for i in 0..10 {
+        assert_eq!(ok(d.docker(&["wait", &format!("c{i}")])).trim(), i.to_string());
+        let logs = ok(d.docker(&["logs", &format!("c{i}")]));
+        let want: String = (1..=60).map(|n| format!("{n}\n")).collect();
+        assert_eq!(logs, want, "c{i}: a gap in the log");
+    }
+    // Killed again while `long` runs: the next daemon can still stop it.
+    d.kill9_and_restart(std::time::Duration::ZERO);
+    ok(d.docker(&["stop", "-t", "1", "long"]));
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "long"])).trim(), "exited 137");
+}

@@ -190,6 +190,26 @@ impl Daemon {
         d
     }
 
+    /// `kill -9` the daemon, leave it down for `down`, and start a new one on the same socket and
+    /// data root.
+    pub fn kill9_and_restart(&mut self, down: std::time::Duration) {
+        let mut c = self.child.take().unwrap();
+        let _ = c.kill();
+        let _ = c.wait();
+        std::thread::sleep(down);
+        let mut cmd = Command::new(tug());
+        cmd.arg("daemon").arg("-H").arg(format!("unix://{}", self.socket.display()));
+        cmd.arg("--data-root").arg(self.dir.join("root")).arg("--pidfile").arg(self.dir.join("tugd.pid"));
+        let log = std::fs::OpenOptions::new().append(true).open(self.dir.join("tugd.log")).unwrap();
+        cmd.stdout(log.try_clone().unwrap()).stderr(log).stdin(std::process::Stdio::null());
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.try_http(b"GET /_ping HTTP/1.1\r\nConnection: close\r\n\r\n").map(|r| r.0).unwrap_or(0) != 200 {
+            assert!(std::time::Instant::now() < deadline, "tugd did not restart: {}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("tugd.log")).unwrap_or_default()
     }
