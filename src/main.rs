@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-mod client;
+mod cli;
 mod daemon;
 // pack_dir (export, commit) and a few paths wait for their routes (next issues).
 #[allow(dead_code)]
@@ -26,8 +26,8 @@ type Applet = fn(Vec<OsString>) -> ExitCode;
 
 /// Names reachable through argv[0]; `hidden` ones are not reachable as a first argument.
 const APPLETS: &[(&str, Applet, bool)] = &[
-    ("tug", client::main, false),
-    ("docker", client::main, false),
+    ("tug", cli::main, false),
+    ("docker", cli::main, false),
     ("tug-runtime", runtime::cli::main, false),
     ("tugd", daemon::main, false),
     ("dockerd", daemon::main, false),
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         }
         return applet(args);
     }
-    client::main(args)
+    cli::main(args)
 }
 
 /// Every applet name, for `tug install` and the client's help text.

@@ -27,6 +27,14 @@ fn ok(o: std::process::Output) -> String {
 
 const IMG: &str = "localhost/busybox";
 
+/// Engine tests take turns: each starts a daemon and many containers, and together they starve a
+/// two-core machine (under that load a known output race in quick `containers.run` calls shows;
+/// see the notes).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn daemon_with_busybox(tag: &str) -> Daemon {
     let d = Daemon::start(tag, &[]);
     let out = ok(d.docker(&["load", "-i", busybox_tar().to_str().unwrap()]));
@@ -36,6 +44,7 @@ fn daemon_with_busybox(tag: &str) -> Daemon {
 
 #[test]
 fn docker_cli_runs_containers() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-run");
     // Attached run: output, exit code, --rm leaving nothing.
     let o = d.docker(&["run", "--rm", "--network", "none", IMG, "sh", "-c", "echo out; echo err >&2; exit 3"]);
@@ -110,6 +119,7 @@ fn docker_cli_runs_containers() {
 
 #[test]
 fn docker_cli_logs_follow_and_images() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-logs");
     ok(d.docker(&[
         "run",
@@ -172,6 +182,7 @@ fn docker_cli_logs_follow_and_images() {
 
 #[test]
 fn bad_input_gets_clear_errors() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-bad");
     let (status, _, body) = d.http(b"POST /v1.44/containers/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"Image\":");
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
@@ -207,6 +218,7 @@ fn bad_input_gets_clear_errors() {
 
 #[test]
 fn docker_py_drives_the_daemon() {
+    let _turn = serial();
     let d = daemon_with_busybox("dockerpy");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/dockerpy_test.py");
     let o = Command::new("python3")
@@ -221,6 +233,7 @@ fn docker_py_drives_the_daemon() {
 
 #[test]
 fn docker_cli_pause_rename_top_stats_diff_prune() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-more");
     ok(d.docker(&[
         "run",
@@ -275,6 +288,7 @@ fn docker_cli_pause_rename_top_stats_diff_prune() {
 
 #[test]
 fn docker_cli_tty_and_attach() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-tty");
     // `run -it` through a real pty (script(1) gives the CLI a terminal); the input arrives after
     // the shell is up, and the exit code comes back.
@@ -334,6 +348,7 @@ fn docker_cli_tty_and_attach() {
 
 #[test]
 fn docker_cli_export_import_round_trip() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-export");
     ok(d.docker(&["run", "--name", "ex", IMG, "sh", "-c", "echo made-inside > /marker; rm /etc/group"]));
     let tar = d.dir.join("ex.tar");
@@ -352,6 +367,7 @@ fn docker_cli_export_import_round_trip() {
 
 #[test]
 fn docker_cli_init_forwards_signals_and_reaps() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-init");
     // The command is not pid 1; init is, and it reaps the orphan the shell leaves behind.
     let o = ok(d.docker(&[
@@ -379,6 +395,7 @@ fn docker_cli_init_forwards_signals_and_reaps() {
 
 #[test]
 fn docker_cli_restart_policies() {
+    let _turn = serial();
     let d = daemon_with_busybox("cli-restart");
     let inspect =
         |n: &str| ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", n])).trim().to_string();
@@ -414,6 +431,7 @@ fn docker_cli_restart_policies() {
 
 #[test]
 fn containers_outlive_a_killed_daemon() {
+    let _turn = serial();
     let mut d = daemon_with_busybox("live");
     // Ten containers count to 60 at 10 lines a second and exit with their own code; one sleeps.
     for i in 0..10 {

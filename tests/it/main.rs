@@ -2,6 +2,7 @@
 //! (CI is root): real namespaces, mounts and cgroups.
 
 mod applets;
+mod client;
 mod daemon;
 mod engine;
 mod monitor;

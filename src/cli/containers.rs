@@ -1,0 +1,155 @@
+//! Container verbs that act and report: `wait`, `stop`, `restart`, `kill`, `rm`, `logs`,
+//! `container prune`. Multi-target verbs print each name that succeeded and each error, and
+//! exit 1 if any failed.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::client::{enc, query, Body};
+use super::flags::Parsed;
+use super::format::human_size;
+use super::{each, err_line, filters_json, out, stream, Ctx, Error};
+
+pub fn wait(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let mut failed = false;
+    for id in &p.args {
+        let r = ctx.client.request("POST", &format!("/containers/{}/wait", enc(id)), Body::None).and_then(|r| r.json());
+        match r {
+            Ok(v) => {
+                if let Some(m) = v["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+                    err_line(m);
+                    failed = true;
+                } else {
+                    out(&format!("{}\n", v["StatusCode"].as_i64().unwrap_or(-1)));
+                }
+            }
+            Err(e) => {
+                err_line(&e.msg);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Error::exit(1));
+    }
+    Ok(())
+}
+
+fn stop_query(p: &Parsed) -> String {
+    let mut q = Vec::new();
+    if let Some(t) = p.get("timeout").or(p.get("time")) {
+        q.push(("t", t.to_string()));
+    }
+    if let Some(s) = p.get("signal") {
+        q.push(("signal", s.to_string()));
+    }
+    query(&q)
+}
+
+pub fn stop(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let q = stop_query(&p);
+    each(&p.args, |id| ctx.client.post(&format!("/containers/{}/stop?{q}", enc(id)), Body::None))
+}
+
+pub fn restart(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let q = stop_query(&p);
+    each(&p.args, |id| ctx.client.post(&format!("/containers/{}/restart?{q}", enc(id)), Body::None))
+}
+
+pub fn kill(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let q = p.get("signal").map(|s| query(&[("signal", s.to_string())])).unwrap_or_default();
+    each(&p.args, |id| ctx.client.post(&format!("/containers/{}/kill?{q}", enc(id)), Body::None))
+}
+
+pub fn rm(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let mut q = Vec::new();
+    if p.on("volumes") {
+        q.push(("v", "1".to_string()));
+    }
+    if p.on("link") {
+        q.push(("link", "1".to_string()));
+    }
+    if p.on("force") {
+        q.push(("force", "1".to_string()));
+    }
+    let q = query(&q);
+    each(&p.args, |id| {
+        let r = ctx.client.request("DELETE", &format!("/containers/{}?{q}", enc(id)), Body::None)?;
+        r.text().map_err(Error::io)?;
+        Ok(())
+    })
+}
+
+/// `--since 10m` style: a Go duration relative to now becomes a unix timestamp; anything else
+/// (RFC 3339, unix seconds) goes to the daemon as typed.
+pub fn time_param(s: &str) -> String {
+    let units: &[(&str, f64)] = &[("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    for (u, mul) in units {
+        if let Some(n) = s.strip_suffix(u) {
+            if let Ok(n) = n.parse::<f64>() {
+                // "5m" must not be read as "5" + "m" after "ms" failed; the order above handles it.
+                let t = super::format::now_secs() - n * mul;
+                return format!("{:.9}", t);
+            }
+        }
+    }
+    s.to_string()
+}
+
+pub fn logs(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let id = &p.args[0];
+    let info = ctx.client.get_json(&format!("/containers/{}/json", enc(id)))?;
+    let mut q = vec![("stdout", "1".to_string()), ("stderr", "1".to_string())];
+    if p.on("follow") {
+        q.push(("follow", "1".to_string()));
+    }
+    if let Some(s) = p.get("since") {
+        q.push(("since", time_param(s)));
+    }
+    if let Some(s) = p.get("until") {
+        q.push(("until", time_param(s)));
+    }
+    if p.on("timestamps") {
+        q.push(("timestamps", "1".to_string()));
+    }
+    if p.on("details") {
+        q.push(("details", "1".to_string()));
+    }
+    q.push(("tail", p.get("tail").unwrap_or("all").to_string()));
+    let mut r = ctx.client.request("GET", &format!("/containers/{}/logs?{}", enc(id), query(&q)), Body::None)?;
+    let res =
+        if info["Config"]["Tty"].as_bool().unwrap_or(false) { stream::copy_raw(&mut r) } else { stream::demux(&mut r) };
+    res.map_err(Error::io)
+}
+
+/// Asks `question` on stdout and reads y/N from stdin.
+pub fn confirm(question: &str) -> bool {
+    out(&format!("{question}\nAre you sure you want to continue? [y/N] "));
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+pub fn prune(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    if !p.on("force") && !confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(());
+    }
+    let q = filters_json(&p.all("filter"))?.map(|f| query(&[("filters", f)])).unwrap_or_default();
+    let v: Value = ctx.client.request("POST", &format!("/containers/prune?{q}"), Body::None)?.json()?;
+    let mut s = String::new();
+    let deleted: Vec<&str> =
+        v["ContainersDeleted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if !deleted.is_empty() {
+        s.push_str("Deleted Containers:\n");
+        for d in deleted {
+            s.push_str(d);
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("Total reclaimed space: {}\n", human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))));
+    out(&s);
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
