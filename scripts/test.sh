@@ -51,7 +51,10 @@ fi
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
 if step "cargo build" cargo build; then
-    step "cargo test" cargo test
+    # The engine tests (a daemon and many containers each) run on their own, one at a time, so
+    # they do not starve a two-core machine together with the rest.
+    step "cargo test" cargo test -- --skip engine::
+    step "cargo test (engine, serial)" cargo test --test it engine:: -- --test-threads=1
 
     target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])') ||
