@@ -491,8 +491,17 @@ impl Containers {
         // One small thread per running container, blocked in a read: little memory each.
         let spawned = std::thread::Builder::new().stack_size(512 * 1024).spawn(move || {
             let dir = me.dir(&id);
-            // `wait` blocks until exit; if the monitor is gone, exit.json (or its absence) says why.
-            let _ = monitor_request(&dir, &json!({"op": "wait"}));
+            // `wait` blocks until exit. A failed connection is not an exit: retry until the
+            // monitor answers, or exit.json appears, or the monitor is gone.
+            loop {
+                if monitor_request(&dir, &json!({"op": "wait"})).is_ok() {
+                    break;
+                }
+                if dir.join("exit.json").exists() || !monitor_alive(&dir) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let Some(r) = me.load(&id) else { return };
             me.bump(&id, true);
             if r.config.host_config.as_ref().is_some_and(|h| h.auto_remove) {
