@@ -14,6 +14,18 @@ pub fn now_rfc3339() -> String {
     rfc3339_nanos(i64::try_from(t.as_secs()).unwrap_or(i64::MAX), t.subsec_nanos())
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of [`civil`]), after
+/// H. Hinnant's published algorithm.
+pub fn days_from_civil(y: i64, mo: i64, d: i64) -> i64 {
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Splits epoch seconds into UTC (year, month, day, hour, minute, second).
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);

@@ -212,14 +212,7 @@ pub fn unix_time(s: &str) -> i64 {
                 sign * (num(z, 1, 3)? * 3600 + num(z, 4, 6)? * 60)
             }
         };
-        // Days from civil (H. Hinnant's published algorithm).
-        let y = if mo <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (mo + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = timefmt::days_from_civil(y, mo, d);
         Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
     };
     parse().unwrap_or(0)
