@@ -282,6 +282,13 @@ fn wait_start_and_exec(
     let fifo_path = format!("/proc/self/fd/{fifo}");
     let w = open(fifo_path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| format!("cannot open exec fifo: {e}"))?;
+    // startContainer hooks run while `start` waits for the byte below, so they finish before
+    // `start` returns and runs the poststart hooks.
+    if let Some(h) = &spec.hooks {
+        let mut state = cfg.state.clone();
+        state["pid"] = serde_json::json!(std::process::id());
+        hooks::run("startContainer", &h.start_container, &state)?;
+    }
     nix::unistd::write(
         // SAFETY: `w` was just opened and is closed right after.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(w) },
@@ -290,11 +297,6 @@ fn wait_start_and_exec(
     .map_err(|e| format!("cannot write exec fifo: {e}"))?;
     let _ = nix::unistd::close(w);
     let _ = nix::unistd::close(fifo);
-    if let Some(h) = &spec.hooks {
-        let mut state = cfg.state.clone();
-        state["pid"] = serde_json::json!(std::process::id());
-        hooks::run("startContainer", &h.start_container, &state)?;
-    }
     if spec.annotations.get(INIT_ANNOTATION).is_some_and(|v| v == "true") {
         return run_as_init(process, exe, filter);
     }
