@@ -14,9 +14,17 @@ with open(os.environ["BUSYBOX_TAR"], "rb") as f:
 assert [i.tags for i in loaded] == [["localhost/busybox:latest"]], loaded
 assert any("localhost/busybox:latest" in i.tags for i in c.images.list())
 
-# Not yet: the attached form, containers.run(IMG, cmd, remove=True), which streams the logs before
-# waiting, intermittently gets an empty output from tugd (an open bug). The detached flow below
-# covers create, start, logs, wait, inspect and remove.
+# The attached form: docker-py opens the log stream with follow, waits, removes the container,
+# and only then reads the stream. Every line must still arrive.
+for i in range(20):
+    out = c.containers.run(IMG, ["sh", "-c", "echo out%d; echo err%d >&2" % (i, i)], remove=True)
+    assert out == b"out%d\n" % i, (i, out)
+assert not c.containers.list(all=True), c.containers.list(all=True)
+try:
+    c.containers.run(IMG, ["sh", "-c", "echo bad >&2; exit 3"], remove=True)
+    raise AssertionError("a failing attached run must raise ContainerError")
+except docker.errors.ContainerError as err:
+    assert err.exit_status == 3 and b"bad" in err.stderr, (err.exit_status, err.stderr)
 
 ct = c.containers.run(IMG, ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done; exit 4"], detach=True)
 lines = list(ct.logs(stream=True, follow=True))

@@ -1,7 +1,7 @@
 //! Container routes: create, start, wait, attach, list, inspect, logs, stop, kill, restart,
 //! remove, resize. The lifecycle itself is in `containers.rs`.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -320,22 +320,28 @@ pub fn logs(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
         }
         Ok(true)
     };
-    // Everything already written, honouring tail. json.log is read as bytes up to its last
-    // complete line, and following resumes exactly there, so no line is lost or repeated.
-    let files = e.containers.log_files(&rec.id);
+    // Everything already written, honouring tail. Every file is opened before anything is read,
+    // and following goes on through the open json.log: a client that reads the stream lazily
+    // (docker-py's attached run reads it after `wait` and `remove`) still gets every line, even
+    // when the directory is gone by then. json.log is read up to its last complete line, and
+    // following resumes exactly there, so no line is lost or repeated.
+    let paths = e.containers.log_files(&rec.id);
+    let mut files: Vec<std::fs::File> = paths.iter().filter_map(|p| std::fs::File::open(p).ok()).collect();
+    let current = if paths.last().is_some_and(|p| p.exists()) { files.pop() } else { None };
     let mut entries: Vec<Entry> = Vec::new();
-    let mut pos = 0u64;
-    for (i, f) in files.iter().enumerate() {
-        let Ok(data) = std::fs::read(f) else { continue };
-        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-        if i + 1 == files.len() {
-            pos = complete as u64;
+    let mut pending = Vec::new();
+    for f in files.iter_mut() {
+        let mut data = Vec::new();
+        if Read::read_to_end(f, &mut data).is_ok() {
+            collect_entries(&data, &mut entries);
         }
-        for line in data[..complete].split(|b| *b == b'\n') {
-            if let Some(en) = std::str::from_utf8(line).ok().and_then(parse_entry) {
-                entries.push(en);
-            }
-        }
+    }
+    let mut cur = current;
+    if let Some(f) = cur.as_mut() {
+        Read::read_to_end(f, &mut pending)?;
+        let complete = pending.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        collect_entries(&pending[..complete], &mut entries);
+        pending.drain(..complete);
     }
     let skip = tail.map_or(0, |t| entries.len().saturating_sub(t));
     for en in &entries[skip..] {
@@ -345,35 +351,47 @@ pub fn logs(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
         }
     }
     if follow {
-        // Follow json.log: read what is appended, reopen after a rotation, stop when the
-        // container has exited and everything is read.
+        // Read what is appended to the open file; when the path names another file (rotated),
+        // finish the old one and open the new; stop when the container has exited (or is gone)
+        // and nothing more arrives.
         let path = e.containers.container_dir(&rec.id).join("json.log");
-        let mut partial = String::new();
         let mut idle_since: Option<Instant> = None;
         loop {
-            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-            if len < pos {
-                pos = 0; // rotated
+            if cur.is_none() {
+                cur = std::fs::File::open(&path).ok();
             }
-            if len > pos {
-                if let Ok(mut f) = std::fs::File::open(&path) {
-                    f.seek(SeekFrom::Start(pos))?;
-                    let mut buf = String::new();
-                    let n = std::io::Read::read_to_string(&mut f, &mut buf).unwrap_or(0);
-                    pos += n as u64;
-                    partial.push_str(&buf);
-                    while let Some(i) = partial.find('\n') {
-                        let line: String = partial.drain(..=i).collect();
-                        if let Some(en) = parse_entry(line.trim_end()) {
-                            if !emit(&mut w, &en)? {
-                                w.finish()?;
-                                return Ok(());
-                            }
+            let mut got = 0;
+            if let Some(f) = cur.as_mut() {
+                let before = pending.len();
+                Read::read_to_end(f, &mut pending)?;
+                got = pending.len() - before;
+            }
+            if got > 0 || pending.contains(&b'\n') {
+                while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=i).collect();
+                    if let Some(en) = std::str::from_utf8(&line).ok().and_then(|l| parse_entry(l.trim_end())) {
+                        if !emit(&mut w, &en)? {
+                            w.finish()?;
+                            return Ok(());
                         }
                     }
                 }
                 idle_since = None;
                 continue;
+            }
+            if let Some(f) = cur.as_mut() {
+                if rotated(f, &path) {
+                    // The monitor wrote its last lines to this file before renaming it; read
+                    // once more so none written between the read above and the rename is lost.
+                    let before = pending.len();
+                    f.read_to_end(&mut pending)?;
+                    if pending.len() > before {
+                        continue;
+                    }
+                    cur = None;
+                    pending.clear();
+                    continue;
+                }
             }
             let running = e.containers.find(&rec.id).map(|x| x.running()).unwrap_or(false);
             if !running {
@@ -388,6 +406,25 @@ pub fn logs(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
     }
     w.finish()?;
     Ok(())
+}
+
+/// Parse the complete lines of a json.log chunk.
+fn collect_entries(data: &[u8], out: &mut Vec<Entry>) {
+    for line in data.split(|b| *b == b'\n') {
+        if let Some(en) = std::str::from_utf8(line).ok().and_then(parse_entry) {
+            out.push(en);
+        }
+    }
+}
+
+/// Whether `path` now names another file than the open `f` (the log was rotated). A path that
+/// is gone is not a rotation: the container was removed, and the open file is all there is.
+fn rotated(f: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() != b.ino() || a.dev() != b.dev(),
+        _ => false,
+    }
 }
 
 pub fn stop(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
