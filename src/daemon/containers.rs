@@ -95,6 +95,7 @@ pub struct Containers {
     pending: Mutex<HashMap<String, Vec<PendingAttach>>>,
     /// Images in use, for `rmi` refusals: resolved from records on demand.
     pub log_defaults: Mutex<(String, String)>,
+    pub events: Arc<super::events::Events>,
 }
 
 struct PendingAttach {
@@ -111,7 +112,7 @@ pub struct AttachOpts {
     pub stdin_once: bool,
 }
 
-fn random_hex(n: usize) -> String {
+pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = f.read_exact(&mut b);
@@ -147,6 +148,7 @@ impl Containers {
             notify: Notify::default(),
             pending: Mutex::new(HashMap::new()),
             log_defaults: Mutex::new(("10m".into(), "3".into())),
+            events: Arc::default(),
         })
     }
 
@@ -154,7 +156,7 @@ impl Containers {
         self.layout.container_dir(id)
     }
 
-    fn runtime_root(&self) -> PathBuf {
+    pub fn runtime_root(&self) -> PathBuf {
         self.layout.root().join("runtime")
     }
 
@@ -360,6 +362,7 @@ impl Containers {
                 manually_stopped: false,
             };
             self.save(&r)?;
+            self.events.container(&r, "create", &[]);
             Ok(r)
         })();
         match made {
@@ -479,6 +482,7 @@ impl Containers {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.save(&r).map_err(ApiError::from)?;
         }
+        self.events.container(&r, "start", &[]);
         self.watch(&r.id);
         Ok(true)
     }
@@ -503,6 +507,10 @@ impl Containers {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let Some(r) = me.load(&id) else { return };
+            if r.state.oom_killed {
+                me.events.container(&r, "oom", &[]);
+            }
+            me.events.container(&r, "die", &[("exitCode", &r.state.exit_code.to_string())]);
             me.bump(&id, true);
             if r.config.host_config.as_ref().is_some_and(|h| h.auto_remove) {
                 let _ = me.remove(&id, true);
@@ -636,6 +644,7 @@ impl Containers {
         }
         let sig = if signal.is_empty() { "SIGKILL" } else { signal };
         let sig = crate::runtime::container::parse_signal(sig).map_err(ApiError::bad_request)?;
+        self.events.container(&r, "kill", &[("signal", &(sig as i32).to_string())]);
         let ans = monitor_request(&self.dir(&r.id), &json!({"op": "kill", "signal": sig as i32}))
             .map_err(|e| ApiError::internal(format!("cannot kill container: {e}")))?;
         match ans["error"].as_str() {
@@ -661,19 +670,22 @@ impl Containers {
         let _ = self.kill(&r.id, &sig);
         let deadline = Instant::now() + Duration::from_secs(t.max(0).unsigned_abs());
         let exited = |s: &Self| s.load(&r.id).is_none_or(|x| !x.running());
+        let mut gone = false;
         while Instant::now() < deadline {
             if exited(self) {
-                return Ok(true);
+                gone = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if !exited(self) {
+        if !gone && !exited(self) {
             let _ = self.kill(&r.id, "SIGKILL");
             let deadline = Instant::now() + Duration::from_secs(10);
             while !exited(self) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        self.events.container(&r, "stop", &[]);
         Ok(true)
     }
 
@@ -705,12 +717,14 @@ impl Containers {
             atomic::remove_dir(&dir).map_err(|e| ApiError::internal(format!("cannot remove container: {e}")))?;
         }
         self.bump(&r.id, false);
+        self.events.container(&r, "destroy", &[]);
         Ok(())
     }
 
     /// Registers (before start) or bridges (when running) an attach stream.
     pub fn attach(&self, r: &Record, stream: Stream, stdin: bool, stdout: bool, stderr: bool) -> Result<(), ApiError> {
         let opts = AttachOpts { stdin, stdout, stderr, stdin_once: r.config.stdin_once };
+        self.events.container(r, "attach", &[]);
         if r.running() {
             bridge_attach(&self.dir(&r.id), stream, opts).map_err(ApiError::from)
         } else {
@@ -780,7 +794,9 @@ impl Containers {
         crate::runtime::container::freeze(&self.runtime_global(), &r.id, frozen).map_err(ApiError::internal)?;
         r.state.status = if frozen { "paused" } else { "running" }.into();
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.save(&r).map_err(ApiError::from)
+        self.save(&r).map_err(ApiError::from)?;
+        self.events.container(&r, if frozen { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// `rename`: the new name is reserved (O_EXCL) before the old one is released.
@@ -803,6 +819,7 @@ impl Containers {
             return Err(e.into());
         }
         let _ = std::fs::remove_file(self.layout.name_file(&old));
+        self.events.container(&r, "rename", &[("oldName", &format!("/{old}"))]);
         Ok(())
     }
 

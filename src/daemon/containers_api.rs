@@ -181,6 +181,7 @@ pub fn inspect(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
             host[k] = v;
         }
     }
+    let exec_ids = Some(e.execs.of_container(&rec.id)).filter(|v| !v.is_empty());
     let body = json!({
         "Id": rec.id,
         "Created": rec.created,
@@ -211,7 +212,7 @@ pub fn inspect(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": null,
+        "ExecIDs": exec_ids,
         "HostConfig": host,
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
         "Mounts": [],
@@ -441,6 +442,9 @@ pub fn restart(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiR
     let t = head.param("t").and_then(|t| t.parse().ok());
     e.containers.stop(id, t, None)?;
     e.containers.start(id)?;
+    if let Ok(rec) = e.containers.find(id) {
+        e.events.container(&rec, "restart", &[]);
+    }
     r.empty(204)?;
     Ok(())
 }
@@ -452,7 +456,9 @@ pub fn kill(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
 }
 
 pub fn remove(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let rec = e.containers.find(id)?;
     e.containers.remove(id, head.flag("force", false))?;
+    e.execs.forget_container(&rec.id);
     r.empty(204)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::api::{ApiError, ApiResult, Responder};
 use super::http::{Body, Head};
 use super::Engine;
+use crate::image::store::Deleted;
 use crate::image::Error;
 
 /// Maps the image store's errors onto Engine API statuses.
@@ -122,6 +123,13 @@ pub fn history(e: &Engine, name: &str, r: &mut Responder<'_>) -> ApiResult {
     Ok(())
 }
 
+/// An image event whose actor is the image `name` resolves to.
+fn image_event(e: &Engine, name: &str, action: &str, shown: &str) {
+    if let Ok(img) = e.images.resolve(name) {
+        e.events.emit("image", action, img.id.as_str(), &[("name", shown)], None);
+    }
+}
+
 /// `POST /images/{name}/tag?repo=&tag=`.
 pub fn tag(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
     let repo = head.param("repo").unwrap_or("");
@@ -133,6 +141,8 @@ pub fn tag(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiRes
         None => repo.to_string(),
     };
     e.images.tag(name, &target).map_err(|x| api_error(&x))?;
+    let shown = crate::image::reference::Reference::parse(&target).map(|r| r.familiar()).unwrap_or(target.clone());
+    image_event(e, name, "tag", &shown);
     r.empty(201)?;
     Ok(())
 }
@@ -140,7 +150,14 @@ pub fn tag(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiRes
 /// `DELETE /images/{name}?force=&noprune=`.
 pub fn remove(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
     let users = users(e);
+    let id = e.images.resolve(name).map(|i| i.id.to_string()).unwrap_or_default();
     let deleted = e.images.remove(name, head.flag("force", false), &users).map_err(|x| api_error(&x))?;
+    for d in &deleted {
+        match d {
+            Deleted::Untagged(t) => e.events.emit("image", "untag", &id, &[("name", t)], None),
+            Deleted::Deleted(i) => e.events.emit("image", "delete", i, &[("name", i)], None),
+        }
+    }
     r.json(200, &Value::Array(deleted.iter().map(|d| d.to_json()).collect()))?;
     Ok(())
 }
@@ -162,6 +179,13 @@ pub fn load(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_>)
     let result = {
         let mut msgs: Vec<String> = Vec::new();
         let res = e.images.load(&mut *body, &mut |m| msgs.push(m.to_string()));
+        if let Ok(loaded) = &res {
+            for l in loaded {
+                let id = l.id.to_string();
+                let name = l.tags.first().cloned().unwrap_or_else(|| id.clone());
+                e.events.emit("image", "load", &id, &[("name", &name)], None);
+            }
+        }
         res.map(|_| msgs)
     };
     let _ = body.drain();
@@ -189,6 +213,9 @@ pub fn save(e: &Engine, names: Vec<String>, r: &mut Responder<'_>) -> ApiResult 
     // Resolve everything first so a missing image is a clean 404, not a broken stream.
     for n in &names {
         e.images.resolve(n).map_err(|x| api_error(&x))?;
+    }
+    for n in &names {
+        image_event(e, n, "save", n);
     }
     let mut w = r.stream(200, "application/x-tar", &[])?;
     let res = e.images.save(&names, &mut w);
@@ -228,7 +255,11 @@ pub fn create(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_
     let _ = body.drain();
     let mut w = r.stream(200, "application/json", &[])?;
     match res {
-        Ok(id) => w.write_all(format!("{}\r\n", json!({"status": id.as_str()})).as_bytes())?,
+        Ok(id) => {
+            let name = reference.clone().unwrap_or_else(|| id.to_string());
+            e.events.emit("image", "import", id.as_str(), &[("name", &name)], None);
+            w.write_all(format!("{}\r\n", json!({"status": id.as_str()})).as_bytes())?
+        }
         Err(err) => {
             let msg = api_error(&err).message;
             w.write_all(format!("{}\r\n", json!({"errorDetail": {"message": msg}, "error": msg})).as_bytes())?;

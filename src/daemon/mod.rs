@@ -9,6 +9,8 @@
 pub mod api;
 pub mod containers;
 pub mod containers_api;
+pub mod events;
+pub mod exec;
 pub mod http;
 pub mod images;
 pub mod router;
@@ -91,9 +93,13 @@ pub struct Engine {
     pub layout: Layout,
     pub images: crate::image::store::ImageStore,
     pub containers: Arc<containers::Containers>,
+    pub execs: exec::Execs,
+    pub events: Arc<events::Events>,
     pub id: String,
     pub cgroup_v2: bool,
     pub config: Mutex<DaemonConfig>,
+    /// `--log-level debug`: every request is logged with its duration.
+    pub debug: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -174,12 +180,15 @@ fn run(a: Args) -> Result<(), String> {
     containers.restore();
     let engine = Arc::new(Engine {
         images,
+        events: containers.events.clone(),
         containers,
+        execs: exec::Execs::default(),
         id: engine_id(&layout)?,
         cgroup_v2: nix::sys::statfs::statfs("/sys/fs/cgroup")
             .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
             .unwrap_or(false),
         layout,
+        debug: is_debug(file_cfg.log_level.as_deref().unwrap_or(&a.log_level)).into(),
         config: Mutex::new(file_cfg),
     });
     let mut sockets = Vec::new();
@@ -216,6 +225,8 @@ fn run(a: Args) -> Result<(), String> {
                             if let Some(l) = log_opts(&c) {
                                 *engine.containers.log_defaults.lock().unwrap_or_else(|e| e.into_inner()) = l;
                             }
+                            let level = c.log_level.clone().unwrap_or_else(|| a.log_level.clone());
+                            engine.debug.store(is_debug(&level), std::sync::atomic::Ordering::Relaxed);
                             *engine.config.lock().unwrap_or_else(|e| e.into_inner()) = c;
                             eprintln!("tugd: reloaded {}", p.display());
                         }
@@ -327,6 +338,10 @@ fn systemd_listener(host: &str) -> Result<Listener, String> {
     }
 }
 
+fn is_debug(level: &str) -> bool {
+    level.eq_ignore_ascii_case("debug")
+}
+
 /// Serves one connection until it closes or is hijacked. A panicking handler answers 500 and
 /// closes this connection only.
 fn serve(e: &Engine, s: Stream) {
@@ -342,6 +357,7 @@ fn serve(e: &Engine, s: Stream) {
             }
         };
         let head_only = head.method == "HEAD";
+        let started = std::time::Instant::now();
         let mut body = http::Body::new(&mut conn.reader, &head);
         let mut r = api::Responder::new(&mut conn.writer, head_only);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -356,6 +372,9 @@ fn serve(e: &Engine, s: Stream) {
                 Err(api::ApiError::internal(format!("internal error: {}", msg.unwrap_or_default())))
             }
         };
+        if e.debug.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("tugd: debug: {} {} {:.1} ms", head.method, head.path, started.elapsed().as_secs_f64() * 1e3);
+        }
         if let Err(err) = result {
             if !r.sent() {
                 let _ = r.error(&err);

@@ -2,7 +2,7 @@
 
 use super::api::{ApiError, ApiResult, Responder};
 use super::http::{Body, Head};
-use super::{containers_api as c, images, system, Engine};
+use super::{containers_api as c, events, exec, images, system, Engine};
 
 /// Dispatches one request. `path` has its `/v1.NN` prefix removed already.
 pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
@@ -34,6 +34,11 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET", ["containers", id, "changes"]) => c::changes(e, id, r),
         ("POST", ["containers", id, "update"]) => c::update(e, id, body, r),
         ("GET", ["containers", id, "export"]) => c::export(e, id, r),
+        ("POST", ["containers", id, "exec"]) => exec::create(e, id, body, r),
+        ("POST", ["exec", id, "start"]) => exec::start(e, id, head, body, r),
+        ("POST", ["exec", id, "resize"]) => exec::resize(e, id, head, r),
+        ("GET", ["exec", id, "json"]) => exec::inspect(e, id, r),
+        ("GET", ["events"]) => events::stream(e, head, r),
 
         ("GET", ["images", "json"]) => images::list(e, head, r),
         ("POST", ["images", "load"]) => images::load(e, head, body, r),

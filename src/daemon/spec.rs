@@ -213,10 +213,27 @@ fn cap_name(c: &str) -> String {
     }
 }
 
+/// "All capabilities", as Docker means it: every one in the daemon's own bounding set, so a
+/// daemon confined to fewer (a container, a restricted host) can still run privileged
+/// containers instead of asking the kernel for what it cannot grant.
+pub fn all_capabilities() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string())))
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
+        .unwrap_or(u64::MAX);
+    crate::runtime::caps::NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bounding & (1u64 << i) != 0)
+        .map(|(_, s)| s.to_string())
+        .collect()
+}
+
 /// Docker's capability arithmetic: defaults, then drops, then adds; `ALL` on either side.
 pub fn capabilities(host: &HostConfig) -> Result<Vec<String>, ApiError> {
     if host.privileged {
-        return Ok(crate::runtime::caps::NAMES.iter().map(|s| s.to_string()).collect());
+        return Ok(all_capabilities());
     }
     let mut caps: Vec<String> = crate::runtime::caps::DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect();
     for d in host.cap_drop.clone().unwrap_or_default() {
@@ -232,7 +249,7 @@ pub fn capabilities(host: &HostConfig) -> Result<Vec<String>, ApiError> {
     for a in host.cap_add.clone().unwrap_or_default() {
         let a = cap_name(&a);
         if a == "CAP_ALL" {
-            caps = crate::runtime::caps::NAMES.iter().map(|s| s.to_string()).collect();
+            caps = all_capabilities();
         } else if crate::runtime::caps::number(&a).is_none() {
             return Err(ApiError::bad_request(format!("invalid CapAdd: unknown capability: {a:?}")));
         } else if !caps.contains(&a) {

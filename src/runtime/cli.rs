@@ -131,6 +131,10 @@ struct ExecArgs {
     pid_file: Option<PathBuf>,
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// An inherited, connected socket to send the pty master on, instead of a path (tug's own
+    /// callers: the daemon's exec).
+    #[arg(long = "console-fd", hide = true)]
+    console_fd: Option<i32>,
     #[arg(long)]
     cwd: Option<String>,
     #[arg(short = 'e', long)]
@@ -363,6 +367,7 @@ fn exec(g: &Global, a: ExecArgs) -> Result<i32, String> {
         detach: a.detach,
         pid_file: a.pid_file,
         console_socket: a.console_socket,
+        console_fd: a.console_fd,
         preserve_fds: a.preserve_fds,
     };
     container::exec(g, &a.id, &o)

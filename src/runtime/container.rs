@@ -555,6 +555,8 @@ pub struct ExecOpts {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// An inherited socket, already connected, used as the console socket.
+    pub console_fd: Option<RawFd>,
     pub preserve_fds: u32,
 }
 
@@ -567,7 +569,7 @@ pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
         Status::Paused => return Err("cannot exec in a paused container".into()),
         Status::Stopped => return Err("cannot exec in a stopped container".into()),
     }
-    if o.process.terminal && o.console_socket.is_none() {
+    if o.process.terminal && o.console_socket.is_none() && o.console_fd.is_none() {
         return Err("cannot allocate tty without a console socket".into());
     }
     let mut spec = load_saved_spec(&sd)?;
@@ -579,9 +581,18 @@ pub fn exec(g: &Global, id: &str, o: &ExecOpts) -> Res<i32> {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let console = match &o.console_socket {
-        Some(p) => Some(UnixStream::connect(p).map_err(|e| format!("console socket {}: {e}", p.display()))?),
-        None => None,
+    let console = match (&o.console_socket, o.console_fd) {
+        (Some(p), _) => Some(UnixStream::connect(p).map_err(|e| format!("console socket {}: {e}", p.display()))?),
+        (None, Some(fd)) => {
+            let st = nix::sys::stat::fstat(fd).map_err(|e| format!("--console-fd {fd}: {e}"))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+                return Err(format!("--console-fd {fd}: not a socket"));
+            }
+            // SAFETY: the descriptor was inherited for this purpose and is a socket (checked
+            // above); nothing else in this process owns it.
+            Some(unsafe { UnixStream::from_raw_fd(fd) })
+        }
+        (None, None) => None,
     };
     let mut sp = spawn_init(exe, o.preserve_fds, None, console.as_ref())?;
     drop(console);

@@ -35,6 +35,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One JSON POST on its own connection: (status, headers, body).
+fn post(d: &Daemon, path: &str, body: &str) -> (u16, String, Vec<u8>) {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    d.http(req.as_bytes())
+}
+
 fn daemon_with_busybox(tag: &str) -> Daemon {
     let d = Daemon::start(tag, &[]);
     let out = ok(d.docker(&["load", "-i", busybox_tar().to_str().unwrap()]));
@@ -433,8 +442,8 @@ fn docker_cli_restart_policies() {
 fn containers_outlive_a_killed_daemon() {
     let _turn = serial();
     let mut d = daemon_with_busybox("live");
-    // Ten containers count to 60 at 10 lines a second and exit with their own code; one sleeps.
-    for i in 0..10 {
+    // Twenty containers count to 60 at 10 lines a second and exit with their own code; one sleeps.
+    for i in 0..20 {
         let script = format!("for n in $(seq 1 60); do echo $n; sleep 0.1; done; exit {i}");
         ok(d.docker(&["run", "-d", "--name", &format!("c{i}"), IMG, "sh", "-c", &script]));
     }
@@ -445,10 +454,12 @@ fn containers_outlive_a_killed_daemon() {
     d.kill9_and_restart(std::time::Duration::from_millis(1500));
     // Still running after the daemon's death, and seen by the new daemon.
     let running = ok(d.docker(&["ps", "-q"]));
-    assert_eq!(running.lines().count(), 11, "{running}");
+    assert_eq!(running.lines().count(), 21, "{running}");
     assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quick"])).trim(), "exited 7");
-    // The ten finish under the new daemon: every line is there and every exit code right.
-    for i in 0..10 {
+    // exec works on a container the new daemon inherited.
+    assert_eq!(ok(d.docker(&["exec", "long", "echo", "inherited"])), "inherited\n");
+    // The twenty finish under the new daemon: every line is there and every exit code right.
+    for i in 0..20 {
         assert_eq!(ok(d.docker(&["wait", &format!("c{i}")])).trim(), i.to_string());
         let logs = ok(d.docker(&["logs", &format!("c{i}")]));
         let want: String = (1..=60).map(|n| format!("{n}\n")).collect();
@@ -458,4 +469,218 @@ fn containers_outlive_a_killed_daemon() {
     d.kill9_and_restart(std::time::Duration::ZERO);
     ok(d.docker(&["stop", "-t", "1", "long"]));
     assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "long"])).trim(), "exited 137");
+}
+
+#[test]
+fn docker_cli_exec() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-exec");
+    ok(d.docker(&["run", "-d", "--name", "x1", "-e", "BASE=1", IMG, "sleep", "1000"]));
+    // Output on both streams, the exit code, the container's environment plus the exec's.
+    let o = d.docker(&["exec", "-e", "EXTRA=2", "x1", "sh", "-c", "echo out $BASE $EXTRA; echo err >&2; exit 5"]);
+    assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(5), "out 1 2\n".into(), "err\n".into()));
+    // -u, -w; the process is in the container's pid namespace and cgroup.
+    let o = ok(d.docker(&["exec", "-u", "nobody", "-w", "/tmp", "x1", "sh", "-c", "id -un; pwd; cat /proc/1/cmdline"]));
+    assert_eq!(o, "nobody\n/tmp\nsleep\x001000\x00");
+    let pid = ok(d.docker(&["inspect", "-f", "{{.State.Pid}}", "x1"]));
+    // The exec'd process is in the container's cgroup: seen from the host, next to pid 1.
+    ok(d.docker(&["exec", "-d", "x1", "sleep", "77"]));
+    let host_cg = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let mem = host_cg.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/memory{mem}/cgroup.procs")).unwrap();
+        let found =
+            procs.lines().any(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x0077\x00"));
+        if found {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "exec'd process not in the container's cgroup: {procs}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ns =
+        |p: &str| std::fs::read_link(format!("/proc/{}/ns/{p}", pid.trim())).unwrap().to_string_lossy().into_owned();
+    for kind in ["pid", "mnt", "net", "uts", "ipc"] {
+        let inside = ok(d.docker(&["exec", "x1", "readlink", &format!("/proc/self/ns/{kind}")]));
+        assert_eq!(inside.trim(), ns(kind), "exec must join the {kind} namespace");
+    }
+    // stdin with -i.
+    let mut c = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .args(["exec", "-i", "x1", "sh", "-c", "tr a-z A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "PIPED\n");
+    // Not found / not executable: 127 / 126 with the runtime's reason.
+    let o = d.docker(&["exec", "x1", "no-such-cmd"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(stderr(&o).contains("executable file not found"), "{}", stderr(&o));
+    let o = d.docker(&["exec", "x1", "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    // -t through a real pty: a terminal with the client's size.
+    let cmd = format!(
+        "stty rows 33 cols 101; DOCKER_HOST=unix://{} docker exec -it x1 sh -c 'tty; stty size; exit 4'",
+        d.socket.display()
+    );
+    let o =
+        Command::new("script").args(["-qec", &cmd, "/dev/null"]).stdin(std::process::Stdio::piped()).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{text}");
+    assert!(text.contains("/dev/pts/") && text.contains("33 101"), "{text}");
+    // -d: runs on after the client returns.
+    ok(d.docker(&["exec", "-d", "x1", "sh", "-c", "sleep 0.3; echo done > /tmp/bg"]));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(ok(d.docker(&["exec", "x1", "cat", "/tmp/bg"])), "done\n");
+    // --privileged gets every capability; the default set does not.
+    let caps = |extra: &[&str]| {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["x1", "sh", "-c", "grep CapEff /proc/self/status"]);
+        ok(d.docker(&a))
+    };
+    assert!(caps(&[]).contains("00000000a80425fb"), "{}", caps(&[]));
+    // "Every capability" is every one this host grants (the daemon's bounding set), as Docker.
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = own.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap().trim().to_string();
+    assert!(caps(&["--privileged"]).contains(&bnd), "{} vs {bnd}", caps(&["--privileged"]));
+    let o = ok(d.docker(&["run", "--rm", "--privileged", IMG, "grep", "CapEff", "/proc/self/status"]));
+    assert!(o.contains(&bnd), "{o} vs {bnd}");
+    // The exec inspect the CLI reads.
+    let (st, _, body) = post(&d, "/containers/x1/exec", r#"{"Cmd":["sh","-c","exit 9"]}"#);
+    assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["Id"].as_str().unwrap().to_string();
+    let start = format!("/exec/{id}/start");
+    assert_eq!(post(&d, &start, r#"{"Detach":true}"#).0, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let info = loop {
+        let (_, _, b) = d.http(format!("GET /exec/{id}/json HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        if v["Running"] == false || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        (info["Running"].clone(), info["ExitCode"].clone()),
+        (serde_json::json!(false), serde_json::json!(9)),
+        "{info}"
+    );
+    // Starting it again is refused; an unknown exec is a 404.
+    assert_eq!(post(&d, &start, r#"{"Detach":true}"#).0, 409);
+    assert_eq!(d.http(b"GET /exec/nope/json HTTP/1.1\r\nConnection: close\r\n\r\n").0, 404);
+    // A stopped container: 409 with Docker's wording; a paused one too.
+    ok(d.docker(&["pause", "x1"]));
+    let o = d.docker(&["exec", "x1", "true"]);
+    assert!(stderr(&o).contains("is paused, unpause the container before exec"), "{}", stderr(&o));
+    ok(d.docker(&["unpause", "x1"]));
+    ok(d.docker(&["stop", "-t", "0", "x1"]));
+    let o = d.docker(&["exec", "x1", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+    let (st, _, _) = post(&d, "/containers/x1/exec", r#"{"Cmd":["true"]}"#);
+    assert_eq!(st, 409);
+    // No command: 400.
+    let (st, _, _) = post(&d, "/containers/x1/exec", "{}");
+    assert_eq!(st, 400);
+}
+
+#[test]
+fn docker_cli_events() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-events");
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    // A live subscriber, filtered to one container, started before anything happens.
+    let live = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .args(["events", "--filter", "container=ev", "--format", "{{.Action}}"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(d.docker(&["run", "--name", "ev", IMG, "sh", "-c", "exit 3"]).status.code(), Some(3));
+    ok(d.docker(&["start", "ev"]));
+    assert_eq!(ok(d.docker(&["wait", "ev"])).trim(), "3");
+    ok(d.docker(&["run", "-d", "--name", "ev2", IMG, "sleep", "100"]));
+    ok(d.docker(&["exec", "ev2", "true"]));
+    ok(d.docker(&["pause", "ev2"]));
+    ok(d.docker(&["unpause", "ev2"]));
+    ok(d.docker(&["kill", "ev2"]));
+    ok(d.docker(&["rename", "ev2", "ev3"]));
+    ok(d.docker(&["rm", "ev"]));
+    ok(d.docker(&["rm", "ev3"]));
+    ok(d.docker(&["tag", IMG, "evtag:1"]));
+    ok(d.docker(&["rmi", "evtag:1"]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
+    let all = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]));
+    let want = [
+        "container create ev",
+        "container attach ev",
+        "container start ev",
+        "container die ev",
+        "container start ev",
+        "container die ev",
+        "container create ev2",
+        "container start ev2",
+        "container exec_create: true ev2",
+        "container exec_start: true ev2",
+        "container exec_die ev2",
+        "container pause ev2",
+        "container unpause ev2",
+        "container kill ev2",
+        "container die ev2",
+        "container rename ev3",
+        "container destroy ev",
+        "container destroy ev3",
+        "image tag evtag:1",
+        "image untag evtag:1",
+    ];
+    let got: Vec<&str> = all.lines().filter(|l| !l.starts_with("image load")).collect();
+    assert_eq!(got, want, "{all}");
+    // Filters: by event (exit codes of every die), by type.
+    let dies = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Actor.Attributes.exitCode}}",
+    ]));
+    assert_eq!(dies, "3\n3\n137\n");
+    let images = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert_eq!(images.lines().filter(|l| *l != "load").collect::<Vec<_>>(), ["tag", "untag"], "{images}");
+    // The live subscriber saw only `ev`'s events, as they happened.
+    let pid = nix::unistd::Pid::from_raw(live.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let o = live.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "create\nattach\nstart\ndie\nstart\ndie\ndestroy\n");
+    // A bad filter is a 400.
+    let o = d.docker(&["events", "--filter", "bogus=1", "--until", &until]);
+    assert!(!o.status.success() && stderr(&o).contains("invalid filter"), "{}", stderr(&o));
 }
