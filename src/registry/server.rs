@@ -20,6 +20,9 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 /// the connection is closed instead.
 const DRAIN_LIMIT: u64 = 1 << 20;
 
+/// The most read and dropped while closing a connection (see [`linger`]).
+const LINGER_LIMIT: usize = 64 << 20;
+
 /// The realm in `WWW-Authenticate`.
 const REALM: &str = "tug-registry";
 
@@ -127,8 +130,27 @@ fn serve_conn(stream: TcpStream, server: &Server) {
         let ok = write_response(&mut conn.writer, head.method == "HEAD", resp, close).is_ok();
         eprintln!("tug-registry: {peer} {} {} {status} {}ms", head.method, head.path, started.elapsed().as_millis());
         if close || !ok {
-            let _ = conn.writer.shutdown_write();
+            linger(&mut conn);
             return;
+        }
+    }
+}
+
+/// Closes after an answer given before the request body was read (a refused upload): shuts the
+/// write side, then reads and drops what the client is still sending for a moment, so that the
+/// kernel does not reset the connection and destroy the answer before the client reads it.
+fn linger(conn: &mut Conn) {
+    let _ = conn.writer.shutdown_write();
+    if let Stream::Tcp(t) = &conn.writer {
+        let _ = t.set_read_timeout(Some(Duration::from_secs(2)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    while Instant::now() < deadline && total < LINGER_LIMIT {
+        match conn.reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
         }
     }
 }
