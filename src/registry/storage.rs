@@ -268,12 +268,25 @@ impl Storage {
         let _ = std::fs::remove_dir_all(self.upload_dir(name, id));
     }
 
-    /// Opens an upload's data file and locks it against concurrent chunks of the same upload.
+    /// Opens an upload's data file and locks it against concurrent requests on the same upload.
     fn open_upload(&self, name: &str, id: &str) -> Result<Flock<File>, ApiError> {
+        use std::os::unix::fs::MetadataExt;
         self.upload_size(name, id)?;
-        let f =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(self.upload_data(name, id))?;
-        Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| ApiError::from(io::Error::from(e)))
+        let path = self.upload_data(name, id);
+        let f = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ApiError::upload_unknown(id)),
+            Err(e) => return Err(e.into()),
+        };
+        let f = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| ApiError::from(io::Error::from(e)))?;
+        // While this request waited, another may have finished the upload: its data file is then
+        // a committed blob (renamed away) and must never be written to again.
+        let locked = f.metadata()?;
+        let still_there = std::fs::metadata(&path).is_ok_and(|m| m.ino() == locked.ino() && m.dev() == locked.dev());
+        if !still_there || !self.upload_dir(name, id).join("startedat").is_file() {
+            return Err(ApiError::upload_unknown(id));
+        }
+        Ok(f)
     }
 
     /// The hash state after the first `size` bytes of an upload: remembered, or recomputed.
@@ -349,8 +362,8 @@ impl Storage {
         let h = self.hash_state(id, &mut f, size)?;
         let got = Digest::parse(&format!("sha256:{}", digest::hex(&h.finalize()))).map_err(io::Error::other)?;
         if &got != expected {
-            drop(f);
             self.drop_upload(name, id);
+            drop(f);
             return Err(ApiError::digest_invalid("provided digest did not match uploaded content")
                 .detail(serde_json::json!({ "expected": expected.as_str(), "computed": got.as_str(), "size": size })));
         }
@@ -360,8 +373,9 @@ impl Storage {
             self.commit_blob(&self.upload_data(name, id), expected)?;
             write_link(&self.layer_link(name, expected), expected)?;
         }
-        drop(f);
+        // The upload disappears before its lock is released (see open_upload).
         self.drop_upload(name, id);
+        drop(f);
         Ok(size)
     }
 
