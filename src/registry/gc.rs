@@ -9,9 +9,10 @@
 //! under the exclusive gc lock.** It holds because every commit in the server — an upload
 //! finished, a blob mounted, a manifest pushed — holds the same lock shared and, inside it,
 //! sets to now the mtime of the blob data (and, for an index, of the child revision links and
-//! their blobs) that it makes reachable. So a commit either happened before the sweep (what it
-//! needs is fresh and kept) or after it (its existence checks then see what the sweep removed,
-//! and the push is refused rather than left dangling). Uploads in flight are separate files under
+//! their blobs) that it makes reachable. The gc start is taken under the exclusive lock, on the
+//! filesystem's clock: a commit is then either wholly before it (and the marking sees it) or
+//! wholly after it (and what it needs is fresh, so kept). A commit after the sweep finds what the
+//! sweep removed gone, and the push is refused rather than left dangling. Uploads in flight are separate files under
 //! `_uploads`, which the blob sweep never reads; an upload directory is removed only once it has
 //! been idle for [`UPLOAD_MAX_AGE`] and no request holds its data file locked.
 //!
@@ -57,7 +58,7 @@ pub struct Options {
 
 /// Runs a collection over the storage tree.
 pub fn run(s: &Storage, opts: &Options) -> Result<Report, String> {
-    let start = SystemTime::now();
+    let start = s.gc_start().map_err(|e| format!("gc lock: {e}"))?;
     let cutoff = start.checked_sub(opts.min_age).unwrap_or(SystemTime::UNIX_EPOCH);
     let young = |t: Option<SystemTime>| t.is_none_or(|t| t >= cutoff);
     let mut report = Report::default();

@@ -273,12 +273,14 @@ fn check_references(s: &Storage, name: &str, m: &Manifest, touch: bool, depth: u
 /// `DELETE /v2/<name>/manifests/<reference>`: a digest removes the revision and its tags, a tag
 /// only the tag.
 fn delete_manifest(reg: &Registry, name: &str, reference: &str) -> Result<Response, ApiError> {
-    let found = if is_digest_ref(reference) {
-        reg.storage.delete_manifest(name, &parse_digest(reference)?)?
-    } else {
-        valid_tag(reference) && reg.storage.delete_tag(name, reference)?
-    };
-    if !found {
+    if is_digest_ref(reference) {
+        let d = parse_digest(reference)?;
+        if !reg.storage.delete_manifest(name, &d)? {
+            return Err(ApiError::manifest_unknown(reference));
+        }
+        return Ok(Response::new(202).header("Docker-Content-Digest", d.to_string()));
+    }
+    if !(valid_tag(reference) && reg.storage.delete_tag(name, reference)?) {
         return Err(ApiError::manifest_unknown(reference));
     }
     Ok(Response::new(202))

@@ -130,6 +130,16 @@ impl Storage {
         self.lock(FlockArg::LockExclusive)
     }
 
+    /// The start of a gc, on the filesystem's clock: waits for the commits in progress (so the
+    /// marking that follows sees them), then stamps the lock file and reads its mtime back.
+    /// Commits after this get mtimes at or after it; the system clock would not do, as file
+    /// times come from the kernel's coarse clock, which lags it by up to a tick.
+    pub fn gc_start(&self) -> io::Result<SystemTime> {
+        let _all = self.sweep_guard()?;
+        touch(&self.lock_path())?;
+        std::fs::metadata(self.lock_path())?.modified()
+    }
+
     fn lock(&self, how: FlockArg) -> io::Result<Flock<File>> {
         std::fs::create_dir_all(&self.root)?;
         let f = OpenOptions::new().create(true).truncate(false).write(true).open(self.lock_path())?;

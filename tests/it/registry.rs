@@ -633,6 +633,71 @@ fn gc_sweeps_old_unreferenced_blobs_beside_a_running_server() {
 }
 
 #[test]
+fn gc_racing_pushes_never_leaves_an_accepted_manifest_dangling() {
+    let reg = Registry::start("reg-gc-race", &[]);
+    let root = reg.root.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            // --min-age 0: only the gc lock and the commits' touches protect what is being pushed.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && runs < 300 && Instant::now() < deadline {
+                let out = Command::new(tug()).args(["registry", "gc", "--min-age", "0", "--root"]).arg(&root).output();
+                ok(out.unwrap());
+                runs += 1;
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            runs
+        })
+    };
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..30 {
+        let layer = format!("layer {i}").into_bytes();
+        let config = format!("{{\"n\":{i}}}").into_bytes();
+        let doc = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}]
+        }))
+        .unwrap();
+        // As a client would: on MANIFEST_BLOB_UNKNOWN (gc swept a blob between its upload and the
+        // manifest), push the blobs again and retry.
+        for _attempt in 0..20 {
+            reg.push_blob("lib/race", &config);
+            reg.push_blob("lib/race", &layer);
+            let r = reg.put_manifest("lib/race", &format!("t{i}"), OCI_MANIFEST, &doc);
+            match r.status {
+                201 => {
+                    accepted.push((format!("t{i}"), vec![digest(&config), digest(&layer), digest(&doc)]));
+                    break;
+                }
+                400 => assert_eq!(r.code(), "MANIFEST_BLOB_UNKNOWN", "{}", r.text()),
+                s => panic!("unexpected {s}: {}", r.text()),
+            }
+            refused += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs = collector.join().unwrap();
+    eprintln!("gc race: {} accepted, {refused} refusals, {runs} gc runs", accepted.len());
+    assert!(runs > 0);
+    // With --min-age 0 a steady gc may starve a push (that is what --min-age is for), but each
+    // retry is a fresh chance and the collector stops after a bounded number of runs.
+    assert!(!accepted.is_empty(), "{refused} refusals, {runs} gc runs");
+    // A last collection with nothing in flight.
+    ok(Command::new(tug()).args(["registry", "gc", "--min-age", "0", "--root"]).arg(&reg.root).output().unwrap());
+    for (tag, blobs) in &accepted {
+        assert_eq!(reg.get(&format!("/v2/lib/race/manifests/{tag}")).status, 200, "{tag}");
+        for d in blobs {
+            assert!(reg.blob_path(d).exists(), "{tag}: {d} was swept ({runs} gc runs, {refused} refusals)");
+        }
+    }
+}
+
+#[test]
 fn read_only_htpasswd_tls_and_argv0() {
     let reg = Registry::start("reg-ro", &["--read-only"]);
     assert_eq!(reg.get("/v2/").status, 200);
