@@ -698,6 +698,37 @@ fn gc_racing_pushes_never_leaves_an_accepted_manifest_dangling() {
 }
 
 #[test]
+fn keep_alive_and_bounded_connections() {
+    let reg = Registry::start("reg-conns", &["--max-connections", "2"]);
+    // Pipelined on one connection: a refused PATCH whose body the server drains, then two GETs.
+    let unknown = "/v2/lib/k/blobs/uploads/00000000-0000-4000-8000-000000000000";
+    let req = format!(
+        "PATCH {unknown} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789\
+         GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/_catalog HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let r = reg.raw(req.as_bytes());
+    assert_eq!(r.status, 404);
+    let all = String::from_utf8_lossy(&r.body).into_owned();
+    assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 2, "{all}");
+    assert!(all.contains("{\"repositories\":[]}"), "{all}");
+
+    // Two idle connections take both slots; a third client waits until one goes.
+    let idle1 = TcpStream::connect(reg.host()).unwrap();
+    let idle2 = TcpStream::connect(reg.host()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(reg.host()).unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    third.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = [0u8; 512];
+    assert!(third.read(&mut buf).is_err(), "answered beyond --max-connections");
+    drop(idle1);
+    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = third.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(idle2);
+}
+
+#[test]
 fn read_only_htpasswd_tls_and_argv0() {
     let reg = Registry::start("reg-ro", &["--read-only"]);
     assert_eq!(reg.get("/v2/").status, 200);
