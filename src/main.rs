@@ -14,6 +14,7 @@ mod daemon;
 mod image;
 mod install;
 mod monitor;
+mod registry;
 mod runtime;
 // Paths for volumes, networks, the build cache and the registry wait for their issues.
 #[allow(dead_code)]
@@ -33,11 +34,16 @@ const APPLETS: &[(&str, Applet, bool)] = &[
     ("dockerd", daemon::main, false),
     ("tug-init", runtime::init::main, true),
     ("tug-monitor", monitor::main, true),
+    ("tug-registry", registry::main, false),
 ];
 
 /// Verbs of `tug VERB …` that select an applet rather than a client command.
-const VERBS: &[(&str, Applet)] =
-    &[("runtime", runtime::cli::main), ("daemon", daemon::main), ("install", install::main)];
+const VERBS: &[(&str, Applet)] = &[
+    ("runtime", runtime::cli::main),
+    ("daemon", daemon::main),
+    ("install", install::main),
+    ("registry", registry::main),
+];
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
                     let argv0 = match *v {
                         "runtime" => "tug-runtime",
                         "daemon" => "tugd",
+                        "registry" => "tug-registry",
                         _ => "tug-install",
                     };
                     rest.insert(0, argv0.into());

@@ -6,5 +6,6 @@ mod client;
 mod daemon;
 mod engine;
 mod monitor;
+mod registry;
 mod runtime;
 mod util;
