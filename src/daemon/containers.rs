@@ -60,6 +60,8 @@ pub struct Record {
     /// container down; cleared by `start`.
     #[serde(default)]
     pub manually_stopped: bool,
+    #[serde(default)]
+    pub mounts: Vec<super::volumes::MountPoint>,
 }
 
 impl Record {
@@ -96,6 +98,7 @@ pub struct Containers {
     /// Images in use, for `rmi` refusals: resolved from records on demand.
     pub log_defaults: Mutex<(String, String)>,
     pub events: Arc<super::events::Events>,
+    pub volumes: super::volumes::Volumes,
 }
 
 struct PendingAttach {
@@ -139,6 +142,7 @@ pub fn valid_name(n: &str) -> bool {
 
 impl Containers {
     pub fn open(layout: &Layout) -> io::Result<Containers> {
+        let events: Arc<super::events::Events> = Arc::default();
         std::fs::create_dir_all(layout.containers_dir())?;
         std::fs::create_dir_all(layout.root().join("names"))?;
         Ok(Containers {
@@ -148,7 +152,8 @@ impl Containers {
             notify: Notify::default(),
             pending: Mutex::new(HashMap::new()),
             log_defaults: Mutex::new(("10m".into(), "3".into())),
-            events: Arc::default(),
+            volumes: super::volumes::Volumes::open(layout, events.clone())?,
+            events,
         })
     }
 
@@ -289,8 +294,11 @@ impl Containers {
         let dir = self.dir(&id);
         let layers = images.layer_dirs(&image).map_err(|e| ApiError::internal(format!("cannot unpack image: {e}")))?;
         let image_config = image.config.get("config").cloned().unwrap_or(Value::Null);
-        let oci =
+        let mut oci =
             spec::build(&spec::Inputs { id: &id, cfg: &cfg, image_config: &image_config, layers: &layers, dir: &dir })?;
+        let planned = super::volumes::plan(&cfg, &image_config, &|c| {
+            self.find(c).map(|r| r.mounts).map_err(|_| ApiError::not_found(format!("No such container: {c}")))
+        })?;
         let args = oci.process.as_ref().map(|p| p.args.clone()).unwrap_or_default();
         // Reserve the name first: O_EXCL makes a race between two creates lose cleanly.
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -318,6 +326,18 @@ impl Containers {
             },
         };
         let name_file = self.reserve_name(&name, &id)?;
+        let mut anonymous = Vec::new();
+        let mounts = match super::volumes::realize(&self.volumes, &planned, &layers, &mut anonymous) {
+            Ok(m) => m,
+            Err(e) => {
+                for v in anonymous {
+                    let _ = self.volumes.remove(&v);
+                }
+                let _ = std::fs::remove_file(&name_file);
+                return Err(e);
+            }
+        };
+        oci.mounts.extend(super::volumes::oci_mounts(&mounts));
         let made = (|| -> io::Result<Record> {
             for d in ["upper", "work", "rootfs", "bundle"] {
                 std::fs::create_dir_all(dir.join(d))?;
@@ -360,6 +380,7 @@ impl Containers {
                 },
                 restart_count: 0,
                 manually_stopped: false,
+                mounts: mounts.clone(),
             };
             self.save(&r)?;
             self.events.container(&r, "create", &[]);
@@ -368,6 +389,9 @@ impl Containers {
         match made {
             Ok(r) => Ok(r),
             Err(e) => {
+                for v in anonymous {
+                    let _ = self.volumes.remove(&v);
+                }
                 let _ = std::fs::remove_file(&name_file);
                 let _ = std::fs::remove_dir_all(&dir);
                 Err(ApiError::internal(format!("cannot create container: {e}")))
@@ -452,7 +476,7 @@ impl Containers {
             self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r.id);
             self.bump(&r.id, true);
             if host.auto_remove {
-                let _ = self.remove(&r.id, true);
+                let _ = self.remove(&r.id, true, true);
             }
             return Err(ApiError::new(
                 if r.state.exit_code == 128 { 500 } else { 400 },
@@ -481,6 +505,17 @@ impl Containers {
         {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.save(&r).map_err(ApiError::from)?;
+        }
+        for m in r.mounts.iter().filter(|m| m.kind == "volume") {
+            let rw = m.rw.to_string();
+            let attrs = [
+                ("container", r.id.as_str()),
+                ("destination", m.destination.as_str()),
+                ("driver", "local"),
+                ("propagation", ""),
+                ("read/write", rw.as_str()),
+            ];
+            self.events.emit("volume", "mount", &m.name, &attrs, None);
         }
         self.events.container(&r, "start", &[]);
         self.watch(&r.id);
@@ -511,9 +546,12 @@ impl Containers {
                 me.events.container(&r, "oom", &[]);
             }
             me.events.container(&r, "die", &[("exitCode", &r.state.exit_code.to_string())]);
+            for m in r.mounts.iter().filter(|m| m.kind == "volume") {
+                me.events.emit("volume", "unmount", &m.name, &[("container", &r.id), ("driver", "local")], None);
+            }
             me.bump(&id, true);
             if r.config.host_config.as_ref().is_some_and(|h| h.auto_remove) {
-                let _ = me.remove(&id, true);
+                let _ = me.remove(&id, true, true);
                 return;
             }
             me.maybe_restart(r);
@@ -689,8 +727,9 @@ impl Containers {
         Ok(true)
     }
 
-    /// `DELETE /containers/{id}`.
-    pub fn remove(&self, key: &str, force: bool) -> Result<(), ApiError> {
+    /// `DELETE /containers/{id}`; with `volumes` (`rm -v`, AutoRemove) the anonymous volumes
+    /// go too, never named ones.
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<(), ApiError> {
         let r = self.find(key)?;
         if r.running() {
             if !force {
@@ -718,7 +757,24 @@ impl Containers {
         }
         self.bump(&r.id, false);
         self.events.container(&r, "destroy", &[]);
+        if volumes {
+            for m in r.mounts.iter().filter(|m| m.anonymous) {
+                // Another container may use it through --volumes-from: then it stays.
+                if self.volume_users(&m.name).is_empty() {
+                    let _ = self.volumes.remove(&m.name);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The containers (IDs) whose mounts use a volume.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.mounts.iter().any(|m| m.kind == "volume" && m.name == name))
+            .map(|r| r.id)
+            .collect()
     }
 
     /// Registers (before start) or bridges (when running) an attach stream.
@@ -877,7 +933,7 @@ impl Containers {
                 continue;
             }
             let size = dir_size(&self.dir(&r.id).join("upper"));
-            if self.remove(&r.id, false).is_ok() {
+            if self.remove(&r.id, false, false).is_ok() {
                 ids.push(r.id);
                 space += size;
             }

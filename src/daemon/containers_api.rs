@@ -95,7 +95,7 @@ fn summary(e: &Engine, rec: &Record) -> Value {
         "Status": human_status(rec),
         "HostConfig": {"NetworkMode": net},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": super::volumes::MountPoint::api_json(&rec.mounts),
     })
 }
 
@@ -215,7 +215,7 @@ pub fn inspect(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
         "ExecIDs": exec_ids,
         "HostConfig": host,
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
-        "Mounts": [],
+        "Mounts": super::volumes::MountPoint::api_json(&rec.mounts),
         "Config": {
             "Hostname": std::fs::read_to_string(dir.join("hostname")).unwrap_or_default().trim(),
             "Domainname": rec.config.domainname.clone().unwrap_or_default(),
@@ -457,7 +457,7 @@ pub fn kill(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
 
 pub fn remove(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
     let rec = e.containers.find(id)?;
-    e.containers.remove(id, head.flag("force", false))?;
+    e.containers.remove(id, head.flag("force", false), head.flag("v", false))?;
     e.execs.forget_container(&rec.id);
     r.empty(204)?;
     Ok(())

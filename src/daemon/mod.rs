@@ -16,6 +16,7 @@ pub mod images;
 pub mod router;
 pub mod spec;
 pub mod system;
+pub mod volumes;
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr, TcpListener};

@@ -2,6 +2,7 @@
 
 use super::api::{ApiError, ApiResult, Responder};
 use super::http::{Body, Head};
+use super::volumes::api as vol;
 use super::{containers_api as c, events, exec, images, system, Engine};
 
 /// Dispatches one request. `path` has its `/v1.NN` prefix removed already.
@@ -39,6 +40,12 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("POST", ["exec", id, "resize"]) => exec::resize(e, id, head, r),
         ("GET", ["exec", id, "json"]) => exec::inspect(e, id, r),
         ("GET", ["events"]) => events::stream(e, head, r),
+
+        ("POST", ["volumes", "create"]) => vol::create(e, body, r),
+        ("POST", ["volumes", "prune"]) => vol::prune(e, head, r),
+        ("GET", ["volumes"]) => vol::list(e, head, r),
+        ("GET", ["volumes", name @ ..]) if !name.is_empty() => vol::inspect(e, &name.join("/"), r),
+        ("DELETE", ["volumes", name @ ..]) if !name.is_empty() => vol::remove(e, &name.join("/"), head, r),
 
         ("GET", ["images", "json"]) => images::list(e, head, r),
         ("POST", ["images", "load"]) => images::load(e, head, body, r),

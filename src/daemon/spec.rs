@@ -41,6 +41,8 @@ pub struct CreateConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    pub mounts: Option<Vec<super::volumes::ApiMount>>,
+    pub volumes_from: Option<Vec<String>>,
     pub log_config: Option<LogConfig>,
     pub network_mode: Option<String>,
     pub restart_policy: Option<RestartPolicy>,
@@ -346,16 +348,7 @@ pub fn build(inp: &Inputs<'_>) -> Result<Spec, ApiError> {
     if host.init == Some(true) {
         spec.annotations.insert(crate::runtime::init::INIT_ANNOTATION.into(), "true".into());
     }
-    for (dest, opts) in host.tmpfs.clone().unwrap_or_default() {
-        let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
-        options.extend(opts.split(',').filter(|o| !o.is_empty()).map(String::from));
-        spec.mounts.push(Mount {
-            destination: dest,
-            kind: Some("tmpfs".into()),
-            source: Some("tmpfs".into()),
-            options,
-        });
-    }
+    // Volumes, binds and tmpfs are added by the caller once they exist (volumes::realize).
     if let Some(shm) = host.shm_size.filter(|s| *s > 0) {
         if let Some(m) = spec.mounts.iter_mut().find(|m| m.destination == "/dev/shm") {
             m.options.retain(|o| !o.starts_with("size="));

@@ -684,3 +684,152 @@ fn docker_cli_events() {
     let o = d.docker(&["events", "--filter", "bogus=1", "--until", &until]);
     assert!(!o.status.success() && stderr(&o).contains("invalid filter"), "{}", stderr(&o));
 }
+
+#[test]
+fn docker_cli_volumes_and_mounts() {
+    let _turn = serial();
+    let mut d = daemon_with_busybox("cli-vol");
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    // create, inspect, ls with filters and formats.
+    assert_eq!(ok(d.docker(&["volume", "create", "--label", "team=a", "v1"])), "v1\n");
+    ok(d.docker(&["volume", "create", "v2"]));
+    let v: serde_json::Value = serde_json::from_str(&ok(d.docker(&["volume", "inspect", "v1"]))).unwrap();
+    let mountpoint = v[0]["Mountpoint"].as_str().unwrap().to_string();
+    assert_eq!((v[0]["Driver"].as_str(), v[0]["Labels"]["team"].as_str()), (Some("local"), Some("a")), "{v}");
+    assert!(mountpoint.ends_with("/volumes/v1/_data") && std::path::Path::new(&mountpoint).is_dir(), "{mountpoint}");
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "v1\nv2\n");
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q", "--filter", "label=team=a"])), "v1\n");
+    assert_eq!(
+        ok(d.docker(&["volume", "ls", "--format", "{{.Name}} {{.Driver}}", "--filter", "name=v2"])),
+        "v2 local\n"
+    );
+    // A named volume keeps its data across containers, and is read-only where asked.
+    ok(d.docker(&["run", "--rm", "-v", "v1:/data", IMG, "sh", "-c", "echo kept > /data/f"]));
+    assert_eq!(ok(d.docker(&["run", "--rm", "-v", "v1:/data:ro", IMG, "cat", "/data/f"])), "kept\n");
+    let o = d.docker(&["run", "--rm", "-v", "v1:/data:ro", IMG, "touch", "/data/g"]);
+    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    // In use: refused (409) while any container, even a stopped one, has it.
+    ok(d.docker(&["create", "--name", "user1", "-v", "v1:/data", IMG, "true"]));
+    let o = d.docker(&["volume", "rm", "v1"]);
+    assert!(!o.status.success() && stderr(&o).contains("volume is in use"), "{}", stderr(&o));
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q", "--filter", "dangling=true"])), "v2\n");
+    // --volumes-from shares it.
+    assert_eq!(ok(d.docker(&["run", "--rm", "--volumes-from", "user1", IMG, "cat", "/data/f"])), "kept\n");
+    // Survives the daemon's death and the container's removal.
+    d.kill9_and_restart(std::time::Duration::ZERO);
+    ok(d.docker(&["rm", "-v", "user1"]));
+    assert_eq!(std::fs::read_to_string(format!("{mountpoint}/f")).unwrap(), "kept\n");
+    // Bind mounts: a directory, a single file, a missing source made for -v, refused for --mount.
+    let host = d.dir.join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("h"), "from host\n").unwrap();
+    let hs = host.display().to_string();
+    assert_eq!(ok(d.docker(&["run", "--rm", "-v", &format!("{hs}:/h"), IMG, "cat", "/h/h"])), "from host\n");
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "-v", &format!("{hs}/h:/etc/motd:ro"), IMG, "cat", "/etc/motd"])),
+        "from host\n"
+    );
+    ok(d.docker(&["run", "--rm", "-v", &format!("{hs}:/h"), IMG, "sh", "-c", "echo back > /h/w"]));
+    assert_eq!(std::fs::read_to_string(host.join("w")).unwrap(), "back\n");
+    let missing = d.dir.join("made/by/v");
+    ok(d.docker(&["run", "--rm", "-v", &format!("{}:/m", missing.display()), IMG, "true"]));
+    assert!(missing.is_dir());
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=bind,source={},target=/x", d.dir.join("nope").display()),
+        IMG,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("bind source path does not exist"), "{}", stderr(&o));
+    assert!(!d.dir.join("nope").exists());
+    // --mount volume with driver options (a tmpfs-backed local volume) and tmpfs mounts with a size.
+    let o = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=tv,target=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=5m",
+        IMG,
+        "sh",
+        "-c",
+        "grep ' /t ' /proc/mounts",
+    ]));
+    assert!(o.starts_with("tmpfs /t tmpfs") && o.contains("size=5120k"), "{o}");
+    let o = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,target=/tt,tmpfs-size=1048576",
+        IMG,
+        "sh",
+        "-c",
+        "grep ' /tt ' /proc/mounts",
+    ]));
+    assert!(o.contains("size=1024k"), "{o}");
+    let o = ok(d.docker(&["run", "--rm", "--tmpfs", "/run2:size=2m", IMG, "sh", "-c", "grep ' /run2 ' /proc/mounts"]));
+    assert!(o.contains("size=2048k"), "{o}");
+    // Copy-up: a new named volume over image content gets it; nocopy does not.
+    let o = ok(d.docker(&["run", "--rm", "-v", "cu:/etc", IMG, "cat", "/etc/passwd"]));
+    assert!(o.contains("root:"), "{o}");
+    let o = ok(d.docker(&["run", "--rm", "-v", "cu2:/etc:nocopy", IMG, "ls", "/etc"]));
+    assert!(!o.contains("passwd"), "{o}");
+    // The image's VOLUME makes an anonymous volume, and `rm -v` removes it, never a named one.
+    let tarball = d.dir.join("root.tar");
+    ok(d.docker(&["create", "--name", "src", IMG, "true"]));
+    ok(d.docker(&["export", "-o", tarball.to_str().unwrap(), "src"]));
+    ok(d.docker(&[
+        "import",
+        "--change",
+        "VOLUME /data",
+        "--change",
+        "CMD [\"sh\"]",
+        tarball.to_str().unwrap(),
+        "withvol:1",
+    ]));
+    ok(d.docker(&["run", "-d", "--name", "anon", "-v", "keepme:/named", "withvol:1", "sleep", "100"]));
+    let mounts = ok(d.docker(&["inspect", "-f", "{{range .Mounts}}{{.Destination}}={{.Name}} {{end}}", "anon"]));
+    let anon_name = mounts.split_whitespace().find_map(|m| m.strip_prefix("/data=")).unwrap().to_string();
+    assert_eq!(anon_name.len(), 64, "{mounts}");
+    ok(d.docker(&["rm", "-f", "-v", "anon"]));
+    let left = ok(d.docker(&["volume", "ls", "-q"]));
+    assert!(!left.contains(&anon_name) && left.contains("keepme"), "{left}");
+    // --rm removes its anonymous volumes too.
+    ok(d.docker(&["run", "--rm", "-v", "/scratch", IMG, "true"]));
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), left);
+    // Bad names and bad specs.
+    for bad in ["x/y", "_under", ".."] {
+        let o = d.docker(&["volume", "create", bad]);
+        assert!(!o.status.success() && stderr(&o).contains("includes invalid characters"), "{bad}: {}", stderr(&o));
+    }
+    let o = d.docker(&["run", "--rm", "-v", "_bad:/x", IMG, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let o = d.docker(&["run", "--rm", "-v", "v2:/x", "-v", "v1:/x", IMG, "true"]);
+    assert!(stderr(&o).contains("Duplicate mount point"), "{}", stderr(&o));
+    let o = d.docker(&["volume", "inspect", "nosuch"]);
+    assert!(!o.status.success() && stderr(&o).contains("no such volume"), "{}", stderr(&o));
+    // rm -f of a missing volume is fine; prune takes unused anonymous ones, --all named ones too.
+    ok(d.docker(&["volume", "rm", "-f", "nosuch"]));
+    ok(d.docker(&["volume", "rm", "v2"]));
+    ok(d.docker(&["volume", "prune", "-f", "--all"]));
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "");
+    // Volume events (kept in memory, as Docker's: `cu` was made after the restart).
+    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
+    let ev = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=volume",
+        "--filter",
+        "volume=cu",
+        "--format",
+        "{{.Action}}",
+    ]));
+    let ev: Vec<&str> = ev.lines().collect();
+    assert_eq!(ev.first(), Some(&"create"), "{ev:?}");
+    assert!(ev.contains(&"mount") && ev.contains(&"unmount") && ev.last() == Some(&"destroy"), "{ev:?}");
+}
