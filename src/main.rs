@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod b64;
 mod cli;
 mod daemon;
 // pack_dir (export, commit) and a few paths wait for their routes (next issues).
@@ -34,6 +35,7 @@ const APPLETS: &[(&str, Applet, bool)] = &[
     ("dockerd", daemon::main, false),
     ("tug-init", runtime::init::main, true),
     ("tug-monitor", monitor::main, true),
+    ("tug-archive", daemon::archive::main, true),
     ("tug-registry", registry::main, false),
 ];
 

@@ -7,6 +7,7 @@
 //! half-close, which are simpler to get right directly than around a general server.
 
 pub mod api;
+pub mod archive;
 pub mod containers;
 pub mod containers_api;
 pub mod events;

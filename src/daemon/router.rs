@@ -3,7 +3,7 @@
 use super::api::{ApiError, ApiResult, Responder};
 use super::http::{Body, Head};
 use super::volumes::api as vol;
-use super::{containers_api as c, events, exec, images, system, Engine};
+use super::{archive, containers_api as c, events, exec, images, system, Engine};
 
 /// Dispatches one request. `path` has its `/v1.NN` prefix removed already.
 pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
@@ -35,6 +35,9 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET", ["containers", id, "changes"]) => c::changes(e, id, r),
         ("POST", ["containers", id, "update"]) => c::update(e, id, body, r),
         ("GET", ["containers", id, "export"]) => c::export(e, id, r),
+        ("HEAD", ["containers", id, "archive"]) => archive::stat(e, id, head, r),
+        ("GET", ["containers", id, "archive"]) => archive::get(e, id, head, r),
+        ("PUT", ["containers", id, "archive"]) => archive::put(e, id, head, body, r),
         ("POST", ["containers", id, "exec"]) => exec::create(e, id, body, r),
         ("POST", ["exec", id, "start"]) => exec::start(e, id, head, body, r),
         ("POST", ["exec", id, "resize"]) => exec::resize(e, id, head, r),

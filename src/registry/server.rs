@@ -244,7 +244,7 @@ impl Htpasswd {
         if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
             return true;
         }
-        let Some(plain) = base64_decode(b64.trim()).and_then(|b| String::from_utf8(b).ok()) else { return false };
+        let Some(plain) = crate::b64::decode(b64.trim()).and_then(|b| String::from_utf8(b).ok()) else { return false };
         let Some((user, password)) = plain.split_once(':') else { return false };
         let Some(hash) = self.users.get(user) else { return false };
         if !bcrypt::verify(password, hash).unwrap_or(false) {
@@ -259,46 +259,16 @@ impl Htpasswd {
     }
 }
 
-/// Standard base64 with optional padding.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        match chunk.len() {
-            4 => out.extend_from_slice(&bytes[1..4]),
-            3 => out.extend_from_slice(&bytes[1..3]),
-            2 => out.push(bytes[1]),
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn base64_and_htpasswd() {
-        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
-        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
-        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
-        assert!(base64_decode("Y").is_none() && base64_decode("**").is_none());
+        assert_eq!(crate::b64::decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(crate::b64::decode("YQ==").unwrap(), b"a");
+        assert_eq!(crate::b64::decode("YWI=").unwrap(), b"ab");
+        assert!(crate::b64::decode("Y").is_none() && crate::b64::decode("**").is_none());
         let dir = crate::store::atomic::tests::temp_dir("htpasswd");
         let p = dir.join("htpasswd");
         let hash = bcrypt::hash("pass", 4).unwrap().replacen("$2b$", "$2y$", 1);

@@ -239,7 +239,7 @@ struct Overlay {
     work: PathBuf,
 }
 
-fn mount_overlay(value: &str, rootfs: &Path) -> Res<()> {
+pub fn mount_overlay(value: &str, rootfs: &Path) -> Res<()> {
     let ov: Overlay = serde_json::from_str(value).map_err(|e| format!("annotations.{OVERLAY_ANNOTATION}: {e}"))?;
     let join = |ps: &[PathBuf]| ps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
     let data = format!("lowerdir={},upperdir={},workdir={}", join(&ov.lower), ov.upper.display(), ov.work.display());
