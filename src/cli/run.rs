@@ -316,12 +316,15 @@ struct Session {
 
 /// Signals the helper thread waits for; blocked in every thread before any is spawned.
 fn session_signals(s: &Session) -> SigSet {
+    // SIGUSR1/2 are always taken: forwarded with the proxy, else dropped, as the docker CLI (a Go
+    // program, which ignores them unless asked) leaves them without killing the session.
     let mut set = SigSet::empty();
+    set.add(Signal::SIGUSR1);
+    set.add(Signal::SIGUSR2);
     if s.tty {
         set.add(Signal::SIGWINCH);
     } else if s.sig_proxy {
-        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2]
-        {
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
             set.add(sig);
         }
     }
@@ -347,8 +350,9 @@ fn attach_session(ctx: &Ctx, s: &Session, start: Option<&dyn Fn() -> Result<(), 
     if s.tty && stream::is_tty(1) {
         resize(ctx, &s.id);
     }
-    if sigs.iter().next().is_some() {
+    {
         let id = s.id.clone();
+        let forward = s.sig_proxy && !s.tty;
         let client = Arc::new(super::client::Client::new(ctx.client.host.clone(), &ctx.prog));
         std::thread::spawn(move || {
             while let Ok(sig) = sigs.wait() {
@@ -356,7 +360,7 @@ fn attach_session(ctx: &Ctx, s: &Session, start: Option<&dyn Fn() -> Result<(), 
                     if let Some((h, w)) = stream::window_size() {
                         let _ = client.post(&format!("/containers/{id}/resize?h={h}&w={w}"), Body::None);
                     }
-                } else {
+                } else if forward {
                     let _ = client.post(&format!("/containers/{id}/kill?signal={}", sig as i32), Body::None);
                 }
             }
