@@ -1,6 +1,6 @@
-//! Container verbs that act and report: `wait`, `stop`, `restart`, `kill`, `rm`, `logs`,
-//! `container prune`. Multi-target verbs print each name that succeeded and each error, and
-//! exit 1 if any failed.
+//! Container verbs that act and report: `wait`, `stop`, `restart`, `kill`, `rm`, `pause`,
+//! `unpause`, `rename`, `diff`, `logs`, `container prune`. Multi-target verbs print each name
+//! that succeeded and each error, and exit 1 if any failed.
 
 use std::io::Write;
 
@@ -79,6 +79,45 @@ pub fn rm(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
         r.text().map_err(Error::io)?;
         Ok(())
     })
+}
+
+pub fn pause(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    each(&p.args, |id| ctx.client.post(&format!("/containers/{}/pause", enc(id)), Body::None))
+}
+
+pub fn unpause(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    each(&p.args, |id| ctx.client.post(&format!("/containers/{}/unpause", enc(id)), Body::None))
+}
+
+pub fn rename(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let (old, new) = (p.args[0].trim(), p.args[1].trim());
+    if old.is_empty() || new.is_empty() {
+        return Err(Error::msg("Error: Neither old nor new names may be empty"));
+    }
+    let path = format!("/containers/{}/rename?{}", enc(old), query(&[("name", new.to_string())]));
+    if let Err(e) = ctx.client.post(&path, Body::None) {
+        // docker prints the daemon's reason, then its own summary line.
+        err_line(&e.msg);
+        return Err(Error::msg(format!("Error: failed to rename container named {old}")));
+    }
+    Ok(())
+}
+
+/// `diff`: one `C|A|D /path` line per change, in the daemon's order.
+pub fn diff(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    let changes = ctx.client.get_json(&format!("/containers/{}/changes", enc(&p.args[0])))?;
+    let mut s = String::new();
+    for c in changes.as_array().into_iter().flatten() {
+        let kind = match c["Kind"].as_u64() {
+            Some(0) => "C",
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "",
+        };
+        s.push_str(&format!("{kind} {}\n", c["Path"].as_str().unwrap_or("")));
+    }
+    out(&s);
+    Ok(())
 }
 
 /// `--since 10m` style: a Go duration relative to now becomes a unix timestamp; anything else

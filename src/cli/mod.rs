@@ -10,15 +10,20 @@ use serde_json::Value;
 
 mod client;
 mod containers;
+mod export;
 mod flags;
 mod format;
 mod images;
 mod inspect;
+mod port;
 mod ps;
 mod run;
+mod stats;
 mod stream;
 mod system;
 mod template;
+mod top;
+mod update;
 
 use client::{Client, Host};
 use flags::{b, v, Flag, Parsed};
@@ -54,7 +59,18 @@ pub struct Ctx {
     pub prog: String,
     /// The command as typed for messages: `docker run`, `docker container ls`.
     pub cmd: String,
+    /// The verb's usage line after the command words, for flag-value errors.
+    pub usage: &'static str,
     pub client: Client,
+}
+
+impl Ctx {
+    /// A flag value the verb rejected: pflag's `invalid argument …` wording, the usage, exit 125,
+    /// as docker reports a flag whose value does not parse.
+    pub fn flag_error(&self, msg: &str) -> Error {
+        let cmd = self.cmd.strip_prefix(&format!("{} ", self.prog)).unwrap_or(&self.cmd);
+        usage_error(&self.prog, cmd, self.usage, msg, 125)
+    }
 }
 
 /// Writes to stdout; a closed pipe is not an error worth reporting.
@@ -247,6 +263,79 @@ static VERBS: &[Verb] = &[
         interspersed: true,
         arity: Arity::Exactly(1),
         run: containers::logs,
+    },
+    Verb {
+        names: &[&["diff"], &["container", "diff"]],
+        usage: "CONTAINER",
+        flags: &[],
+        interspersed: true,
+        arity: Arity::Exactly(1),
+        run: containers::diff,
+    },
+    Verb {
+        names: &[&["pause"], &["container", "pause"]],
+        usage: "CONTAINER [CONTAINER...]",
+        flags: &[],
+        interspersed: true,
+        arity: Arity::AtLeast(1),
+        run: containers::pause,
+    },
+    Verb {
+        names: &[&["unpause"], &["container", "unpause"]],
+        usage: "CONTAINER [CONTAINER...]",
+        flags: &[],
+        interspersed: true,
+        arity: Arity::AtLeast(1),
+        run: containers::unpause,
+    },
+    Verb {
+        names: &[&["rename"], &["container", "rename"]],
+        usage: "CONTAINER NEW_NAME",
+        flags: &[],
+        interspersed: true,
+        arity: Arity::Exactly(2),
+        run: containers::rename,
+    },
+    Verb {
+        names: &[&["top"], &["container", "top"]],
+        usage: "CONTAINER [ps OPTIONS]",
+        flags: &[],
+        // Everything after the container goes to ps.
+        interspersed: false,
+        arity: Arity::AtLeast(1),
+        run: top::top,
+    },
+    Verb {
+        names: &[&["stats"], &["container", "stats"]],
+        usage: "[OPTIONS] [CONTAINER...]",
+        flags: &[b("all", Some('a')), b("no-stream", None), b("no-trunc", None), FORMAT],
+        interspersed: true,
+        arity: Arity::AtLeast(0),
+        run: stats::stats,
+    },
+    Verb {
+        names: &[&["export"], &["container", "export"]],
+        usage: "[OPTIONS] CONTAINER",
+        flags: &[v("output", Some('o'))],
+        interspersed: true,
+        arity: Arity::Exactly(1),
+        run: export::export,
+    },
+    Verb {
+        names: &[&["update"], &["container", "update"]],
+        usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+        flags: update::FLAGS,
+        interspersed: true,
+        arity: Arity::AtLeast(1),
+        run: update::update,
+    },
+    Verb {
+        names: &[&["port"], &["container", "port"]],
+        usage: "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        flags: &[],
+        interspersed: true,
+        arity: Arity::Range(1, 2),
+        run: port::port,
     },
     Verb {
         names: &[&["container", "prune"]],
@@ -516,7 +605,12 @@ fn run_main(prog: &str, words: &[String]) -> Result<(), Error> {
             status: 0,
         });
     }
-    let ctx = Ctx { prog: prog.to_string(), cmd: format!("{prog} {cmd}"), client: Client::new(host, prog) };
+    let ctx = Ctx {
+        prog: prog.to_string(),
+        cmd: format!("{prog} {cmd}"),
+        usage: verb.usage,
+        client: Client::new(host, prog),
+    };
     (verb.run)(&ctx, parsed)
 }
 

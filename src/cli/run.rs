@@ -15,22 +15,40 @@ use super::{err_line, out, Ctx, Error};
 
 const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
-/// go-units `RAMInBytes`: `512m`, `1g`, `100k`, `1.5GB`, plain bytes; 1024-based.
+/// go-units `RAMInBytes`: `512m`, `1g`, `100k`, `1.5GB`, `2 MiB`, plain bytes; 1024-based. The
+/// errors are go-units' (`invalid size: 'abc'`, `invalid suffix: 'x'`).
 pub fn ram_bytes(s: &str) -> Result<i64, String> {
-    let lower = s.trim().to_lowercase();
-    let num_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
-    let (n, unit) = lower.split_at(num_end);
-    let n: f64 = n.parse().map_err(|_| format!("invalid size: '{s}'"))?;
-    let mul: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(format!("invalid size: '{s}'")),
+    // The number is everything up to the last digit, dot or space; one space may separate it.
+    let Some(sep) = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        return Err(format!("invalid size: '{s}'"));
     };
-    Ok((n * mul) as i64)
+    let num = if s.as_bytes()[sep] == b' ' { &s[..sep] } else { &s[..=sep] };
+    let sfx = &s[sep + 1..];
+    let size: f64 = num.parse().map_err(|_| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    if size < 0.0 || num.starts_with('-') {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    if sfx.is_empty() {
+        return Ok(size as i64);
+    }
+    let bad = |sfx: &str| Err(format!("invalid suffix: '{sfx}'"));
+    if sfx.len() > 3 {
+        return bad(sfx);
+    }
+    let lower = sfx.to_lowercase();
+    let mul: f64 = match lower.as_bytes()[0] {
+        b'b' if lower.len() == 1 => return Ok(size as i64),
+        b'k' => 1024.0,
+        b'm' => 1024f64.powi(2),
+        b'g' => 1024f64.powi(3),
+        b't' => 1024f64.powi(4),
+        b'p' => 1024f64.powi(5),
+        _ => return bad(&lower),
+    };
+    if (lower.len() == 2 && &lower[1..] != "b") || (lower.len() == 3 && &lower[1..] != "ib") {
+        return bad(&lower);
+    }
+    Ok((size * mul) as i64)
 }
 
 /// `-e K` takes K's value from our environment when it is set.
@@ -316,12 +334,15 @@ struct Session {
 
 /// Signals the helper thread waits for; blocked in every thread before any is spawned.
 fn session_signals(s: &Session) -> SigSet {
+    // SIGUSR1/2 are always taken: forwarded with the proxy, else dropped, as the docker CLI (a Go
+    // program, which ignores them unless asked) leaves them without killing the session.
     let mut set = SigSet::empty();
+    set.add(Signal::SIGUSR1);
+    set.add(Signal::SIGUSR2);
     if s.tty {
         set.add(Signal::SIGWINCH);
     } else if s.sig_proxy {
-        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2]
-        {
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
             set.add(sig);
         }
     }
@@ -345,10 +366,19 @@ fn attach_session(ctx: &Ctx, s: &Session, start: Option<&dyn Fn() -> Result<(), 
         start()?;
     }
     if s.tty && stream::is_tty(1) {
+        if start.is_none() {
+            // A program attached to again redraws only when its terminal size changes: bump the
+            // size by one, then set the real one, as docker attach does.
+            if let Some((h, w)) = stream::window_size() {
+                let (h, w) = (h.saturating_add(1), w.saturating_add(1));
+                let _ = ctx.client.post(&format!("/containers/{}/resize?h={h}&w={w}", s.id), Body::None);
+            }
+        }
         resize(ctx, &s.id);
     }
-    if sigs.iter().next().is_some() {
+    {
         let id = s.id.clone();
+        let forward = s.sig_proxy && !s.tty;
         let client = Arc::new(super::client::Client::new(ctx.client.host.clone(), &ctx.prog));
         std::thread::spawn(move || {
             while let Ok(sig) = sigs.wait() {
@@ -356,7 +386,7 @@ fn attach_session(ctx: &Ctx, s: &Session, start: Option<&dyn Fn() -> Result<(), 
                     if let Some((h, w)) = stream::window_size() {
                         let _ = client.post(&format!("/containers/{id}/resize?h={h}&w={w}"), Body::None);
                     }
-                } else {
+                } else if forward {
                     let _ = client.post(&format!("/containers/{id}/kill?signal={}", sig as i32), Body::None);
                 }
             }
@@ -503,7 +533,8 @@ pub fn attach(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
     };
     let wait = begin_wait(ctx, &id, "not-running")?;
     if attach_session(ctx, &session, None)?.is_none() {
-        return Ok(());
+        // docker attach reports the detach as an error (exit 1); run -it does not.
+        return Err(Error::msg("read escape sequence"));
     }
     let code = finish_wait(wait)?;
     if code != 0 {
@@ -522,7 +553,11 @@ mod tests {
         assert_eq!(ram_bytes("1g").unwrap(), 1 << 30);
         assert_eq!(ram_bytes("1.5GB").unwrap(), 3 << 29);
         assert_eq!(ram_bytes("100").unwrap(), 100);
-        assert!(ram_bytes("12x").is_err());
+        assert_eq!(ram_bytes("2 MiB").unwrap(), 2 << 20);
+        assert_eq!(ram_bytes("12x").unwrap_err(), "invalid suffix: 'x'");
+        assert_eq!(ram_bytes("1XYZW").unwrap_err(), "invalid suffix: 'XYZW'");
+        assert_eq!(ram_bytes("abc").unwrap_err(), "invalid size: 'abc'");
+        assert_eq!(ram_bytes("1mbb").unwrap_err(), "invalid suffix: 'mbb'");
         let words: Vec<String> =
             "-e A=1 --rm -l k=v --ulimit nofile=10:20 --cpus 1.5 -m 64m --restart no --entrypoint= img echo hi"
                 .split(' ')

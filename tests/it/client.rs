@@ -249,3 +249,426 @@ fn run_and_container_verbs_match_docker() {
     assert_eq!((stdout(&o).as_str(), o.status.code()), ("created\n", Some(4)), "{}", show(&o));
     assert_eq!(ok(cli(&d, &["rm", "c1"])), "c1\n");
 }
+
+/// Waits at most `secs` for `child`; kills it (ours, by its handle) and fails the test if it hangs.
+fn wait_bounded(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Reads `child`'s stdout on a thread; the receiver gets each line as it comes.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line within `secs`, or a failure naming what was awaited.
+fn next_line(rx: &std::sync::mpsc::Receiver<String>, secs: u64, what: &str) -> String {
+    rx.recv_timeout(std::time::Duration::from_secs(secs)).unwrap_or_else(|e| panic!("{what}: no line ({e})"))
+}
+
+/// Polls `f` for up to ten seconds until it holds.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Runs a verb that changes state with docker, puts the state back with `reset`, runs it with
+/// ours, resets again, and asserts that both printed the same and exited the same.
+fn same_stateful(d: &Daemon, args: &[&str], reset: &dyn Fn()) -> Output {
+    let theirs = d.docker(args);
+    reset();
+    let ours = cli(d, args);
+    reset();
+    assert!(
+        ours.stdout == theirs.stdout && ours.stderr == theirs.stderr && ours.status.code() == theirs.status.code(),
+        "docker {args:?}\n--- docker:\n{}\n--- tug:\n{}",
+        show(&theirs),
+        show(&ours)
+    );
+    ours
+}
+
+fn inspect(d: &Daemon, format: &str, name: &str) -> String {
+    ok(d.docker(&["inspect", "-f", format, name])).trim().to_string()
+}
+
+fn tar_list(path: &std::path::Path) -> Vec<String> {
+    let o = Command::new("tar").arg("-tf").arg(path).output().unwrap();
+    assert!(o.status.success(), "tar -tf {}: {}", path.display(), stderr(&o));
+    let mut names: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn stats_top_port_diff_match_docker() {
+    let d = setup("cli-stats");
+    let sh = "touch /newfile; rm /etc/group; exec sleep 1000";
+    ok(cli(&d, &["run", "-d", "--name", "v1", "-m", "64m", "localhost/busybox", "sh", "-c", sh]));
+    ok(cli(&d, &["run", "--name", "done2", "localhost/busybox", "true"]));
+    // stats: the stable columns agree, for named containers and for the listing (-a adds the
+    // stopped one), through templates and the default table.
+    same(&d, &["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "v1"]);
+    same(&d, &["stats", "--no-stream", "--format", "{{.Container}} {{.ID}} {{.Name}} {{.PIDs}} {{.NetIO}}", "v1"]);
+    same(&d, &["stats", "--no-stream", "--no-trunc", "--format", "{{.ID}} {{.BlockIO}}", "v1", "done2"]);
+    same(&d, &["stats", "--no-stream", "-a", "--format", "table {{.Container}}\\t{{.Name}}\\t{{.PIDs}}"]);
+    same(&d, &["stats", "--no-stream", "--format", "{{.Name}} {{.Container}}"]);
+    same(&d, &["container", "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "done2"]);
+    // The stopped container's numbers are docker's zeros.
+    let o = ok(cli(&d, &["stats", "--no-stream", "--format", "{{.CPUPerc}} {{.MemUsage}} {{.MemPerc}}", "done2"]));
+    assert_eq!(o, "0.00% 0B / 0B 0.00%\n");
+    // The default table: docker's header, and our computed limit and percentage for v1.
+    let theirs = ok(d.docker(&["stats", "--no-stream", "v1"]));
+    let ours = ok(cli(&d, &["stats", "--no-stream", "v1"]));
+    assert_eq!(ours.lines().next(), theirs.lines().next());
+    assert_eq!(
+        ours.lines().next().unwrap(),
+        "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O   BLOCK I/O   PIDS"
+    );
+    let row: Vec<&str> = ours.lines().nth(1).unwrap().split_whitespace().collect();
+    let id = inspect(&d, "{{.Id}}", "v1");
+    assert_eq!((row[0], row[1], row[5]), (&id[..12], "v1", "64MiB"), "{ours}");
+    assert!(row[2].ends_with('%') && row[6].ends_with('%') && row[13] == "1", "{ours}");
+    let used = ours.lines().nth(1).unwrap();
+    assert!(!used.contains("0B / 64MiB"), "a running process uses memory: {ours}");
+    same(&d, &["stats", "--no-stream", "nosuch", "v1", "other"]);
+    same(&d, &["stats", "--bogus"]);
+    assert_eq!(cli(&d, &["stats", "--no-stream", "nosuch"]).status.code(), Some(1));
+    // top: the header and the process, and the errors.
+    let top = same(&d, &["top", "v1"]);
+    let top = stdout(&top);
+    assert!(top.starts_with("UID                 PID                 PPID"), "{top}");
+    assert!(top.lines().nth(1).is_some_and(|l| l.ends_with("sleep 1000")), "{top}");
+    same(&d, &["container", "top", "v1", "-o", "pid"]);
+    same(&d, &["top", "nosuch"]);
+    same(&d, &["top"]);
+    // port: nothing is published; every form and error reads as docker's.
+    for args in [
+        &["port", "v1"][..],
+        &["port", "v1", "80"],
+        &["port", "v1", "80/tcp"],
+        &["port", "v1", "53/udp"],
+        &["port", "v1", "abc"],
+        &["port", "v1", "99999"],
+        &["port", "nosuch"],
+        &["port", "nosuch", "80"],
+        &["port", "v1", "80", "90"],
+        &["container", "port", "v1"],
+    ] {
+        same(&d, args);
+    }
+    let o = cli(&d, &["port", "v1", "80/tcp"]);
+    assert_eq!((o.status.code(), stderr(&o).as_str()), (Some(1), "Error: No public port '80/tcp' published for v1\n"));
+    // diff: the new file, the deleted one and their parent directories.
+    eventually("diff shows /newfile", || stdout(&cli(&d, &["diff", "v1"])).contains("A /newfile"));
+    let diff = stdout(&same(&d, &["diff", "v1"]));
+    assert!(diff.contains("C /etc\n") && diff.contains("D /etc/group\n"), "{diff}");
+    same(&d, &["container", "diff", "done2"]);
+    same(&d, &["diff", "nosuch"]);
+    same(&d, &["wait", "nosuch"]);
+    same(&d, &["wait", "done2"]);
+}
+
+#[test]
+fn pause_rename_export_update_match_docker() {
+    let d = setup("cli-state");
+    ok(cli(&d, &["run", "-d", "--name", "p1", "-m", "64m", "localhost/busybox", "sleep", "1000"]));
+    ok(cli(&d, &["run", "--name", "ex", "localhost/busybox", "sh", "-c", "echo inside > /marker; rm /etc/group"]));
+    // pause / unpause: the names printed, State.Paused follows, and the refusals read alike.
+    assert_eq!(ok(cli(&d, &["pause", "p1"])), "p1\n");
+    assert_eq!(inspect(&d, "{{.State.Status}} {{.State.Paused}}", "p1"), "paused true");
+    same(&d, &["pause", "p1"]);
+    assert_eq!(ok(cli(&d, &["container", "unpause", "p1"])), "p1\n");
+    assert_eq!(inspect(&d, "{{.State.Status}} {{.State.Paused}}", "p1"), "running false");
+    same(&d, &["unpause", "p1"]);
+    let unpause = || {
+        ok(d.docker(&["unpause", "p1"]));
+    };
+    let o = same_stateful(&d, &["pause", "nosuch", "p1", "other"], &unpause);
+    assert_eq!((stdout(&o).as_str(), o.status.code()), ("p1\n", Some(1)));
+    assert!(stderr(&o).contains("No such container: nosuch") && stderr(&o).contains("No such container: other"));
+    same(&d, &["pause"]);
+    same(&d, &["unpause", "nosuch"]);
+    // rename: silent on success, docker's two lines on failure.
+    assert_eq!(ok(cli(&d, &["rename", "p1", "p2"])), "");
+    assert_eq!(inspect(&d, "{{.Name}}", "p2"), "/p2");
+    same(&d, &["inspect", "p1"]);
+    let back = || {
+        ok(d.docker(&["rename", "p3", "p2"]));
+    };
+    same_stateful(&d, &["container", "rename", "p2", "p3"], &back);
+    same(&d, &["rename", "nosuch", "xx"]);
+    same(&d, &["rename", "p2", "p2"]);
+    same(&d, &["rename", "p2", " "]);
+    same(&d, &["rename", "p2"]);
+    // export: the same archive entries as docker's, to a file and to a pipe.
+    let (ours, theirs) = (d.dir.join("ours.tar"), d.dir.join("theirs.tar"));
+    assert_eq!(ok(cli(&d, &["export", "-o", ours.to_str().unwrap(), "ex"])), "");
+    ok(d.docker(&["export", "-o", theirs.to_str().unwrap(), "ex"]));
+    let names = tar_list(&ours);
+    assert_eq!(names, tar_list(&theirs));
+    assert!(names.iter().any(|n| n == "marker") && !names.iter().any(|n| n == "etc/group"), "{names:?}");
+    let piped = cli(&d, &["container", "export", "ex"]);
+    std::fs::write(d.dir.join("piped.tar"), &piped.stdout).unwrap();
+    assert_eq!(tar_list(&d.dir.join("piped.tar")), names);
+    same(&d, &["export", "nosuch"]);
+    same(&d, &["export", "-o", "/nonexistent-dir/x.tar", "ex"]);
+    same(&d, &["export"]);
+    // ...and refuses a terminal, as docker does.
+    for prog in [PathBuf::from("docker"), client_path(&d)] {
+        let cmd = format!("DOCKER_HOST=unix://{} {} export ex; echo EXIT=$?", d.socket.display(), prog.display());
+        let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).stdin(Stdio::null()).output().unwrap();
+        let text = stdout(&o);
+        assert!(
+            text.contains("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+                && text.contains("EXIT=1"),
+            "{}: {text}",
+            prog.display()
+        );
+    }
+    // update: the names printed, the record and the cgroup changed; docker's flag errors.
+    assert_eq!(ok(cli(&d, &["update", "--memory", "128m", "--pids-limit", "20", "--cpu-shares", "512", "p2"])), "p2\n");
+    assert_eq!(
+        inspect(&d, "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}", "p2"),
+        "134217728 20 512"
+    );
+    let id = inspect(&d, "{{.Id}}", "p2");
+    let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/tug/{id}/memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), "134217728");
+    let o = ok(d.docker(&["update", "-m", "96m", "p2"]));
+    assert_eq!(o, "p2\n");
+    assert_eq!(ok(cli(&d, &["container", "update", "-m", "112m", "--cpus", "0.5", "p2"])), "p2\n");
+    assert_eq!(inspect(&d, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", "p2"), "117440512 500000000");
+    assert_eq!(ok(cli(&d, &["update", "--restart", "on-failure:2", "p2"])), "p2\n");
+    assert_eq!(inspect(&d, "{{.HostConfig.RestartPolicy.Name}}", "p2"), "on-failure");
+    for args in [
+        &["update", "p2"][..],
+        &["update"],
+        &["update", "--memory", "abc", "p2"],
+        &["update", "-m", "1x", "p2"],
+        &["update", "--cpus", "abc", "p2"],
+        &["update", "--pids-limit", "x", "p2"],
+        &["update", "-c", "x", "p2"],
+        &["update", "--restart", "on-failure:x", "p2"],
+        &["update", "--memory", "112m", "p2", "nosuch"],
+    ] {
+        same(&d, args);
+    }
+    assert_eq!(cli(&d, &["update", "-m", "abc", "p2"]).status.code(), Some(125));
+    // container prune: the same report, each from its own stopped container.
+    let prune_of = |o: Output, id: &str| stdout(&o).replace(id, "<id>");
+    let theirs_id = ok(cli(&d, &["create", "--name", "x1", "localhost/busybox", "true"])).trim().to_string();
+    ok(d.docker(&["rm", "ex"]));
+    let theirs = prune_of(d.docker(&["container", "prune", "-f"]), &theirs_id);
+    let ours_id = ok(cli(&d, &["create", "--name", "x2", "localhost/busybox", "true"])).trim().to_string();
+    let ours = prune_of(cli(&d, &["container", "prune", "-f"]), &ours_id);
+    assert_eq!(ours, theirs);
+    assert!(ours.starts_with("Deleted Containers:\n<id>\n\nTotal reclaimed space: "), "{ours}");
+}
+
+#[test]
+fn stats_streams_and_redraws() {
+    let d = setup("cli-stream");
+    ok(cli(&d, &["run", "-d", "--name", "s1", "localhost/busybox", "sleep", "1000"]));
+    // Both clients redraw in place for about two seconds; neither ends on its own.
+    let mut frames = Vec::new();
+    for mut cmd in [cli_cmd(&d, &["stats", "s1"]), {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", d.socket.display())).args(["stats", "s1"]);
+        c
+    }] {
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+            buf
+        });
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        assert!(child.try_wait().unwrap().is_none(), "stats without --no-stream keeps going");
+        // docker 28 ignores the first SIGTERM in stats; KILL ends both alike.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        frames.push(String::from_utf8(reader.join().unwrap()).unwrap());
+    }
+    // A frame: home, the table, the table again with erase-to-end on each line, erase below.
+    // The numbers may differ between the two; the layout may not.
+    let layout = |s: &str| -> String {
+        let frame = s.split_inclusive("\x1b[J").next().unwrap_or("").to_string();
+        frame.lines().map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("|")
+    };
+    let (ours, theirs) = (&frames[0], &frames[1]);
+    assert!(ours.starts_with("\x1b[HCONTAINER ID   NAME      CPU %"), "{ours:?}");
+    assert!(ours.matches("\x1b[J").count() >= 2, "redrawn at least twice in two seconds: {ours:?}");
+    assert_eq!(layout(ours), layout(theirs), "\n{ours:?}\n{theirs:?}");
+    assert!(ours.contains(" s1 ") && ours.contains(" \x1b[K\n \x1b[K\n\x1b[J"), "{ours:?}");
+}
+
+#[test]
+fn interactive_sessions_through_a_pty() {
+    let d = setup("cli-pty");
+    let tug = client_path(&d);
+    let host = format!("DOCKER_HOST=unix://{}", d.socket.display());
+    // `run -it`: a real terminal (script(1)), input after the shell is up, the exit code back.
+    let cmd = format!("{host} {} run -it --rm localhost/busybox sh", tug.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    use std::io::Write;
+    stdin.write_all(b"echo $((6*7)); tty\nexit 5\n").unwrap();
+    let st = wait_bounded(&mut child, 20, "run -it");
+    drop(stdin);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert_eq!(st.code(), Some(5), "{text}");
+    assert!(text.contains("42") && text.contains("/dev/pts/0"), "{text}");
+    // `attach` to a running TTY container, then the detach keys: both clients print docker's
+    // "read escape sequence", exit 1 and leave the container running.
+    ok(cli(&d, &["run", "-d", "-it", "--name", "tt", "localhost/busybox", "sh"]));
+    for prog in [tug.clone(), PathBuf::from("docker")] {
+        let cmd = format!("{host} {} attach tt; echo EXIT=$?", prog.display());
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let rx = lines_of(&mut child);
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        stdin.write_all(b"echo $((6*7))\n").unwrap();
+        let mut seen = String::new();
+        while !seen.lines().any(|l| l == "42") {
+            match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(l) => seen.push_str(&l),
+                Err(e) => panic!("{} attach: no 42 ({e}) in {seen:?}", prog.display()),
+            }
+            seen.push('\n');
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        stdin.write_all(&[0x10, 0x11]).unwrap();
+        let mut rest = String::new();
+        while !rest.contains("EXIT=") {
+            rest.push_str(&next_line(&rx, 10, &format!("{} attach: detach", prog.display())));
+            rest.push('\n');
+        }
+        wait_bounded(&mut child, 10, "attach");
+        assert!(rest.contains("read escape sequence\nEXIT=1\n"), "{}: {rest:?}", prog.display());
+        assert_eq!(inspect(&d, "{{.State.Status}}", "tt"), "running");
+    }
+    ok(cli(&d, &["rm", "-f", "tt"]));
+    // `logs -f` streams while the container writes: the first line arrives long before the end.
+    ok(cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "localhost/busybox",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6; do echo tick$i; sleep 0.5; done",
+        ],
+    ));
+    let t0 = std::time::Instant::now();
+    let mut follow =
+        cli_cmd(&d, &["logs", "-f", "ticker"]).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
+    let rx = lines_of(&mut follow);
+    assert_eq!(next_line(&rx, 10, "logs -f"), "tick1");
+    assert!(t0.elapsed() < std::time::Duration::from_millis(2500), "the first line came only at the end");
+    let st = wait_bounded(&mut follow, 20, "logs -f");
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(st.success());
+    assert_eq!(rest, ["tick2", "tick3", "tick4", "tick5", "tick6"]);
+    assert_eq!(ok(cli(&d, &["logs", "-f", "ticker"])), ok(d.docker(&["logs", "-f", "ticker"])));
+}
+
+/// An attached `run` of a container that reports USR1 and TERM, with `extra` flags, through
+/// `prog`; returns the child and its stdout lines once the container is ready.
+fn trap_run(
+    d: &Daemon,
+    prog: &std::path::Path,
+    name: &str,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let script =
+        "trap 'echo got; exit 3' USR1; trap 'echo term; exit 4' TERM; echo ready; while true; do sleep 0.1; done";
+    let mut args = vec!["run", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["localhost/busybox", "sh", "-c", script]);
+    let mut child = Command::new(prog)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    assert_eq!(next_line(&rx, 15, &format!("{} {name}", prog.display())), "ready");
+    (child, rx)
+}
+
+#[test]
+fn sig_proxy_forwards_or_not_like_docker() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let d = setup("cli-sig");
+    for prog in [client_path(&d), PathBuf::from("docker")] {
+        let who = prog.display().to_string();
+        let tag = if prog == std::path::Path::new("docker") { "d" } else { "t" };
+        // Default (--sig-proxy=true): USR1 and TERM reach the container, whose exit code comes back.
+        for (sig, extra, word, code) in
+            [(Signal::SIGUSR1, &[][..], "got", 3), (Signal::SIGTERM, &["--sig-proxy=true"][..], "term", 4)]
+        {
+            let name = format!("{tag}-{code}");
+            let (mut child, rx) = trap_run(&d, &prog, &name, extra);
+            kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+            let st = wait_bounded(&mut child, 15, &format!("{who} run after {sig}"));
+            assert_eq!(st.code(), Some(code), "{who}: {sig}");
+            assert_eq!(rx.iter().collect::<Vec<_>>(), [word], "{who}: {sig}");
+            ok(cli(&d, &["rm", &name]));
+        }
+        // --sig-proxy=false: USR1 stays with the client (which keeps running) and never reaches
+        // the container.
+        let name = format!("{tag}-noproxy");
+        let (mut child, _rx) = trap_run(&d, &prog, &name, &["--sig-proxy=false"]);
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        assert!(child.try_wait().unwrap().is_none(), "{who}: the client outlives an unforwarded USR1");
+        assert_eq!(inspect(&d, "{{.State.Status}}", &name), "running", "{who}");
+        assert_eq!(ok(cli(&d, &["logs", &name])), "ready\n", "{who}: the trap must not have run");
+        // Removing the container ends the attached client.
+        ok(cli(&d, &["rm", "-f", &name]));
+        wait_bounded(&mut child, 15, &format!("{who} run after rm -f"));
+    }
+}
