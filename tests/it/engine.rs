@@ -949,3 +949,69 @@ fn docker_cli_cp_confined() {
     assert_eq!(ok(d.docker(&["exec", "cp1", "cat", "/root/while-stopped"])), "hello\n");
     ok(d.docker(&["rm", "-f", "cp1"]));
 }
+
+#[test]
+fn docker_cli_commit() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-commit");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "cm",
+        "-e",
+        "X=1",
+        IMG,
+        "sh",
+        "-c",
+        "echo made > /made; rm /bin/ls; mkdir -p /etc/newdir; sleep 1000",
+    ]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while d.docker(&["exec", "cm", "test", "-d", "/etc/newdir"]).status.code() != Some(0) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let id = ok(d.docker(&[
+        "commit",
+        "-m",
+        "the message",
+        "-a",
+        "someone",
+        "-c",
+        "CMD [\"cat\", \"/made\"]",
+        "cm",
+        "committed:1",
+    ]));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    // Still running: --pause (the default) froze it only while the layer was read.
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "cm"])).trim(), "running");
+    // The new layer: a new file, a deletion (whiteout), the container's environment, the change.
+    assert_eq!(ok(d.docker(&["run", "--rm", "committed:1"])), "made\n");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "committed:1",
+        "sh",
+        "-c",
+        "test -e /bin/ls && echo present; echo X=$X; test -d /etc/newdir && echo dir",
+    ]);
+    assert_eq!(stdout(&o), "X=1\ndir\n");
+    let f = "{{.Author}}|{{.Comment}}|{{json .Config.Cmd}}|{{len .RootFS.Layers}}";
+    assert_eq!(
+        ok(d.docker(&["image", "inspect", "-f", f, "committed:1"])).trim(),
+        "someone|the message|[\"cat\",\"/made\"]|2"
+    );
+    let hist = ok(d.docker(&["history", "--format", "{{.Comment}}", "committed:1"]));
+    assert_eq!(hist.lines().next(), Some("the message"));
+    // The committed image saves and loads like any other (its layer in the archive).
+    let tarball = d.dir.join("committed.tar");
+    ok(d.docker(&["save", "-o", tarball.to_str().unwrap(), "committed:1"]));
+    ok(d.docker(&["rmi", "committed:1"]));
+    ok(d.docker(&["load", "-i", tarball.to_str().unwrap()]));
+    assert_eq!(ok(d.docker(&["run", "--rm", "committed:1"])), "made\n");
+    // A stopped container commits too; an unknown one is a 404.
+    ok(d.docker(&["stop", "-t", "0", "cm"]));
+    ok(d.docker(&["commit", "cm", "committed:2"]));
+    let o = d.docker(&["commit", "nosuch", "x:1"]);
+    assert!(stderr(&o).contains("No such container: nosuch"), "{}", stderr(&o));
+}
