@@ -13,6 +13,9 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET" | "HEAD", ["_ping"]) => system::ping(r),
         ("GET", ["version"]) => system::version(e, r),
         ("GET", ["info"]) => system::info(e, r),
+        ("GET", ["system", "df"]) => system::df(e, head, r),
+        ("POST", ["build", "prune"]) => system::build_prune(r),
+        ("POST", ["networks", "prune"]) => system::networks_prune(r),
 
         ("POST", ["containers", "create"]) => c::create(e, head, body, r),
         ("GET", ["containers", "json"]) => c::list(e, head, r),

@@ -1015,3 +1015,37 @@ fn docker_cli_commit() {
     let o = d.docker(&["commit", "nosuch", "x:1"]);
     assert!(stderr(&o).contains("No such container: nosuch"), "{}", stderr(&o));
 }
+
+#[test]
+fn docker_cli_system_df_prune_info() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-sys");
+    ok(d.docker(&["run", "-d", "--name", "up", "-v", "used:/u", IMG, "sleep", "1000"]));
+    ok(d.docker(&["run", "-d", "--name", "paused", IMG, "sleep", "1000"]));
+    ok(d.docker(&["pause", "paused"]));
+    ok(d.docker(&["run", "--name", "done", "-v", "/anon", IMG, "sh", "-c", "head -c 3000 /dev/zero > /big"]));
+    ok(d.docker(&["volume", "create", "spare"]));
+    // info: the counts by state and the image count.
+    let f = "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}";
+    assert_eq!(ok(d.docker(&["info", "-f", f])).trim(), "3 1 1 1 1");
+    // df: totals and active counts per type; the stopped container's 3000 bytes are reclaimable.
+    let df = ok(d.docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]));
+    // Active volumes: referenced by any container, a stopped one too, as Docker counts them.
+    assert_eq!(df, "Images 1 1\nContainers 3 2\nLocal Volumes 3 2\nBuild Cache 0 0\n", "{df}");
+    let v = ok(d.docker(&["system", "df", "-v", "--format", "{{json .}}"]));
+    let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+    let done = v["Containers"].as_array().unwrap().iter().find(|c| c["Names"] == "done").unwrap().clone();
+    assert_eq!(done["Size"], "3kB", "{done}");
+    // prune: stopped containers, their anonymous volumes with --volumes, unused images with -a.
+    ok(d.docker(&["unpause", "paused"]));
+    ok(d.docker(&["stop", "-t", "0", "paused"]));
+    let out = ok(d.docker(&["system", "prune", "-f", "--volumes"]));
+    assert!(out.contains("Deleted Containers:") && out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(ok(d.docker(&["ps", "-aq"])).lines().count(), 1);
+    // Named volumes stay (API 1.42 and later prune anonymous ones only); the used one too.
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "spare\nused\n");
+    ok(d.docker(&["rm", "-f", "up"]));
+    let out = ok(d.docker(&["system", "prune", "-a", "-f"]));
+    assert!(out.contains("untagged: localhost/busybox:latest"), "{out}");
+    assert_eq!(ok(d.docker(&["images", "-q"])), "");
+}
