@@ -420,6 +420,11 @@ impl Containers {
         }
         let dir = self.dir(&r.id);
         let _ = std::fs::remove_file(dir.join("exit.json"));
+        // A runtime state left by a monitor that died without cleaning up would make the
+        // runtime refuse the id; it describes a stopped container, so it goes.
+        if self.runtime_root().join(&r.id).exists() {
+            let _ = crate::runtime::container::delete(&self.runtime_global(), &r.id, false);
+        }
         let host = r.config.host_config.clone().unwrap_or_default();
         let (mut max_size, mut max_file) = self.log_defaults.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(c) = host.log_config.as_ref().and_then(|l| l.config.as_ref()) {
@@ -685,10 +690,15 @@ impl Containers {
         self.events.container(&r, "kill", &[("signal", &(sig as i32).to_string())]);
         let ans = monitor_request(&self.dir(&r.id), &json!({"op": "kill", "signal": sig as i32}))
             .map_err(|e| ApiError::internal(format!("cannot kill container: {e}")))?;
-        match ans["error"].as_str() {
-            Some(e) => Err(ApiError::internal(e.to_string())),
-            None => Ok(()),
+        if let Some(e) = ans["error"].as_str() {
+            return Err(ApiError::internal(e.to_string()));
         }
+        // A frozen process keeps a SIGKILL pending until it is thawed: a paused container is
+        // resumed so the kill takes effect, as Docker does.
+        if r.state.status == "paused" && sig == nix::sys::signal::Signal::SIGKILL {
+            self.pause(&r.id, false)?;
+        }
+        Ok(())
     }
 
     /// `stop`: the stop signal, then SIGKILL after the timeout. Returns false if not running.
@@ -742,6 +752,13 @@ impl Containers {
             let deadline = Instant::now() + Duration::from_secs(10);
             while self.load(&r.id).is_some_and(|x| x.running()) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            // Never forget a container that still runs: its processes would be orphaned.
+            if self.load(&r.id).is_some_and(|x| x.running()) {
+                return Err(ApiError::internal(format!(
+                    "cannot remove container \"/{}\": could not kill it within 10 seconds",
+                    r.name
+                )));
             }
         }
         {
@@ -980,6 +997,7 @@ impl Containers {
 
     /// Restarts watchers for containers that were running when the daemon last stopped.
     pub fn restore(self: &Arc<Self>) {
+        self.after_reboot();
         for r in self.all() {
             if r.running() {
                 self.watch(&r.id);
@@ -988,15 +1006,66 @@ impl Containers {
             // Down while no daemon ran (a crash of the host, say): `always` and `unless-stopped`
             // bring it back, unless the user had stopped it.
             let policy = r.config.host_config.as_ref().and_then(|h| h.restart_policy.clone()).unwrap_or_default();
-            if matches!(policy.name.as_str(), "always" | "unless-stopped")
-                && !r.manually_stopped
-                && r.state.status == "exited"
-            {
+            let wanted = match policy.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => {
+                    r.state.exit_code != 0
+                        && (policy.maximum_retry_count <= 0 || i64::from(r.restart_count) < policy.maximum_retry_count)
+                }
+                _ => false,
+            };
+            if wanted && !r.manually_stopped && r.state.status == "exited" {
                 if let Err(e) = self.start_inner(&r.id, false) {
                     eprintln!("tugd: restarting {}: {}", r.short_id(), e.message);
                 }
             }
         }
+    }
+}
+
+impl Containers {
+    /// The host's boot: a reboot ended every container, whatever their records and the
+    /// runtime's state files say (a pid in them may even belong to a new process by now). The
+    /// boot ID the daemon last ran under is kept in `boot_id`; when it differs, every container
+    /// recorded as running is marked exited (255, as a container that died without a word) and
+    /// its leftovers are swept, before anything reads those pids. Restart policies then apply.
+    fn after_reboot(&self) {
+        let now = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string();
+        let file = self.layout.root().join("boot_id");
+        let last = std::fs::read_to_string(&file).unwrap_or_default().trim().to_string();
+        if now.is_empty() || last == now {
+            return;
+        }
+        if !last.is_empty() {
+            let ids: Vec<String> = std::fs::read_dir(self.layout.containers_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.') && !n.ends_with(".removing"))
+                .collect();
+            for id in ids {
+                let path = self.dir(&id).join("container.json");
+                let Some(mut r) = std::fs::read(&path).ok().and_then(|d| serde_json::from_slice::<Record>(&d).ok())
+                else {
+                    continue;
+                };
+                let dir = self.dir(&id);
+                for f in ["monitor.pid", "monitor.sock", "exit.json"] {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
+                let _ = std::fs::remove_dir_all(self.runtime_root().join(&id));
+                if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") {
+                    r.state.status = "exited".into();
+                    r.state.pid = 0;
+                    r.state.exit_code = 255;
+                    r.state.finished_at = crate::timefmt::now_rfc3339();
+                    let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = self.save(&r);
+                }
+            }
+        }
+        let _ = atomic::write(&file, format!("{now}\n").as_bytes());
     }
 }
 

@@ -1049,3 +1049,97 @@ fn docker_cli_system_df_prune_info() {
     assert!(out.contains("untagged: localhost/busybox:latest"), "{out}");
     assert_eq!(ok(d.docker(&["images", "-q"])), "");
 }
+
+#[test]
+fn restart_policies_after_a_reboot() {
+    let _turn = serial();
+    let mut d = daemon_with_busybox("reboot");
+    for (name, policy) in
+        [("ra", "always"), ("ru", "unless-stopped"), ("rf", "on-failure"), ("rn", "no"), ("rs", "always")]
+    {
+        ok(d.docker(&["run", "-d", "--name", name, "--restart", policy, IMG, "sleep", "1000"]));
+    }
+    ok(d.docker(&["stop", "-t", "0", "rs"]));
+    let ids: Vec<(String, String)> = ["ra", "ru", "rf", "rn"]
+        .iter()
+        .map(|n| (n.to_string(), ok(d.docker(&["inspect", "-f", "{{.Id}} {{.State.Pid}}", n])).trim().to_string()))
+        .collect();
+    let root = d.dir.join("root");
+    let impostor_pid: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+    // A reboot, as the containers see it: the daemon, every monitor and every container process
+    // gone at once, nothing written on the way down; then a new boot ID.
+    d.kill9_and_restart_after(|| {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        for (_, idpid) in &ids {
+            let (id, pid) = idpid.split_once(' ').unwrap();
+            let mon = std::fs::read_to_string(root.join("containers").join(id).join("monitor.pid")).unwrap();
+            let _ = kill(Pid::from_raw(mon.trim().parse().unwrap()), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid.parse().unwrap()), Signal::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::write(root.join("boot_id"), "00000000-0000-0000-0000-000000000000\n").unwrap();
+        // After a reboot, pids are reused: `rn`'s recorded monitor pid now names another
+        // process, one that even calls itself tug-monitor. Only the boot ID tells the truth.
+        let (rn_id, _) = ids[3].1.split_once(' ').unwrap();
+        let impostor = Command::new("bash").args(["-c", "exec -a tug-monitor sleep 30"]).spawn().unwrap();
+        std::fs::write(root.join("containers").join(rn_id).join("monitor.pid"), impostor.id().to_string()).unwrap();
+        *impostor_pid.lock().unwrap() = Some(impostor);
+    });
+    // always, unless-stopped and on-failure (255 is a failure) come back; no stays down with
+    // 255; the one the user stopped stays stopped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let state = |n: &str| ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}", n]));
+    for (n, old) in &ids[..3] {
+        loop {
+            let st = state(n);
+            if st.starts_with("running") {
+                let pid = st.split_whitespace().nth(2).unwrap();
+                assert_ne!(pid, old.split_once(' ').unwrap().1, "{n}: still the old process?");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n} did not come back: {st}\n{}", d.log());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    assert_eq!(state("rn").split_whitespace().take(2).collect::<Vec<_>>(), ["exited", "255"]);
+    assert!(state("rs").starts_with("exited 137"), "{}", state("rs"));
+    // The restarted ones work as any other: exec, stop.
+    assert_eq!(ok(d.docker(&["exec", "ra", "echo", "back"])), "back\n");
+    ok(d.docker(&["stop", "-t", "0", "ra"]));
+    // `n` never restarted: its old cgroup (left by the simulated reboot) is swept here.
+    let n_id = ids[3].1.split_once(' ').unwrap().0.to_string();
+    if let Some(mut c) = impostor_pid.lock().unwrap().take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    ok(d.docker(&["rm", "-f", "rn", "ra", "ru", "rf", "rs"]));
+    for ctl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(ctl.path().join("tug").join(&n_id));
+    }
+}
+
+#[test]
+fn paused_containers_can_be_killed_and_removed() {
+    let _turn = serial();
+    let d = daemon_with_busybox("paused-kill");
+    for n in ["pk", "pr"] {
+        ok(d.docker(&["run", "-d", "--name", n, IMG, "sleep", "1000"]));
+        ok(d.docker(&["pause", n]));
+    }
+    let pid = ok(d.docker(&["inspect", "-f", "{{.State.Pid}}", "pr"])).trim().to_string();
+    // kill: resumed so the SIGKILL lands, as Docker.
+    ok(d.docker(&["kill", "pk"]));
+    assert_eq!(ok(d.docker(&["wait", "pk"])).trim(), "137");
+    // rm -f: the process is gone, not orphaned frozen.
+    ok(d.docker(&["rm", "-f", "pr"]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if st.contains(") Z ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the paused container's process survived rm -f: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

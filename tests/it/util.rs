@@ -193,10 +193,15 @@ impl Daemon {
     /// `kill -9` the daemon, leave it down for `down`, and start a new one on the same socket and
     /// data root.
     pub fn kill9_and_restart(&mut self, down: std::time::Duration) {
+        self.kill9_and_restart_after(|| std::thread::sleep(down));
+    }
+
+    /// `kill -9` the daemon, run `between` while it is down, and start a new one.
+    pub fn kill9_and_restart_after(&mut self, between: impl FnOnce()) {
         let mut c = self.child.take().unwrap();
         let _ = c.kill();
         let _ = c.wait();
-        std::thread::sleep(down);
+        between();
         let mut cmd = Command::new(tug());
         cmd.arg("daemon").arg("-H").arg(format!("unix://{}", self.socket.display()));
         cmd.arg("--data-root").arg(self.dir.join("root")).arg("--pidfile").arg(self.dir.join("tugd.pid"));
