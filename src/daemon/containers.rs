@@ -326,6 +326,7 @@ impl Containers {
             },
         };
         let name_file = self.reserve_name(&name, &id)?;
+        crate::store::crash_point("create.name-reserved");
         let mut anonymous = Vec::new();
         let mounts = match super::volumes::realize(&self.volumes, &planned, &layers, &mut anonymous) {
             Ok(m) => m,
@@ -354,6 +355,7 @@ impl Containers {
             let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
             atomic::replace(&dir.join("resolv.conf"), &resolv)?;
             atomic::replace(&dir.join("bundle/config.json"), &serde_json::to_vec(&oci).map_err(io::Error::other)?)?;
+            crate::store::crash_point("create.files-written");
             let r = Record {
                 id: id.clone(),
                 name: name.clone(),
@@ -495,8 +497,10 @@ impl Containers {
                 eprintln!("tugd: attach to {}: {e}", r.short_id());
             }
         }
+        crate::store::crash_point("start.monitor-ready");
         let ans = monitor_request(&dir, &json!({"op": "start"}))
             .map_err(|e| ApiError::internal(format!("cannot start: {e}")))?;
+        crate::store::crash_point("start.started");
         if let Some(e) = ans["error"].as_str() {
             return Err(ApiError::internal(format!("cannot start container: {e}")));
         }
@@ -770,6 +774,7 @@ impl Containers {
             // The name goes first so it is free again; the directory goes through a rename, so a
             // crash midway leaves a `.removing` entry that is never mistaken for a container.
             let _ = std::fs::remove_file(self.layout.name_file(&r.name));
+            crate::store::crash_point("rm.name-released");
             atomic::remove_dir(&dir).map_err(|e| ApiError::internal(format!("cannot remove container: {e}")))?;
         }
         self.bump(&r.id, false);
@@ -998,7 +1003,19 @@ impl Containers {
     /// Restarts watchers for containers that were running when the daemon last stopped.
     pub fn restore(self: &Arc<Self>) {
         self.after_reboot();
-        for r in self.all() {
+        self.sweep();
+        for mut r in self.all() {
+            if !r.running() && monitor_alive(&self.dir(&r.id)) {
+                // A start the last daemon did not finish recording.
+                match self.adopt(&mut r) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        eprintln!("tugd: {}: {e}", r.short_id());
+                        continue;
+                    }
+                }
+            }
             if r.running() {
                 self.watch(&r.id);
                 continue;
@@ -1024,6 +1041,65 @@ impl Containers {
 }
 
 impl Containers {
+    /// What a crash of the daemon can leave half done, put right before anything reads it:
+    /// - `*.removing` directories (a removal cut short) are finished;
+    /// - a container directory without `container.json` (a create cut short) is removed;
+    /// - a name file whose container does not exist is released;
+    /// - a container whose name file is missing (a removal cut short before the rename) gets it
+    ///   back.
+    fn sweep(&self) {
+        let dir = self.layout.containers_dir();
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if name.ends_with(".removing") || name.starts_with('.') || !path.join("container.json").is_file() {
+                eprintln!("tugd: sweeping {name}: left by an interrupted create or remove");
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+        let names = self.layout.root().join("names");
+        for e in std::fs::read_dir(&names).into_iter().flatten().flatten() {
+            let id = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let id = id.trim();
+            if id.is_empty() || !self.dir(id).join("container.json").is_file() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        for r in self.all() {
+            let f = self.layout.name_file(&r.name);
+            if !f.exists() {
+                let _ = self.reserve_name(&r.name, &r.id);
+            }
+        }
+    }
+
+    /// A container whose record is not running but whose monitor is alive: the daemon died
+    /// between starting the monitor and recording it. A running container is adopted (true);
+    /// one that never got the start is stopped and left as it was recorded (false).
+    fn adopt(&self, r: &mut Record) -> Result<bool, String> {
+        let dir = self.dir(&r.id);
+        let st = monitor_request(&dir, &json!({"op": "state"})).map_err(|e| format!("monitor: {e}"))?;
+        if st["status"] == "running" {
+            r.state = StateRec {
+                status: "running".into(),
+                pid: st["pid"].as_i64().unwrap_or(0) as i32,
+                started_at: st["started_at"].as_str().unwrap_or(ZERO_TIME).to_string(),
+                finished_at: ZERO_TIME.into(),
+                ..Default::default()
+            };
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.save(r).map_err(|e| e.to_string())?;
+            return Ok(true);
+        }
+        let _ = monitor_request(&dir, &json!({"op": "kill", "signal": 9, "all": true}));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while monitor_alive(&dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+        Ok(false)
+    }
+
     /// The host's boot: a reboot ended every container, whatever their records and the
     /// runtime's state files say (a pid in them may even belong to a new process by now). The
     /// boot ID the daemon last ran under is kept in `boot_id`; when it differs, every container

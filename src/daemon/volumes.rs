@@ -172,6 +172,7 @@ impl Volumes {
             let _ = std::fs::remove_dir_all(&tmp);
             std::fs::create_dir_all(tmp.join("_data"))?;
             atomic::write(&tmp.join("volume.json"), &serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?)?;
+            crate::store::crash_point("volume.staged");
             std::fs::rename(&tmp, self.dir(name))?;
             atomic::sync_dir(&self.layout.root().join("volumes"))
         })();

@@ -643,6 +643,7 @@ impl ImageStore {
             let what = what.to_string();
             move |e: io::Error| Error::io(&what, e)
         };
+        crate::store::crash_point("image.staged");
         let mut entries = self.lock();
         let mut next = entries.clone();
         let mut out = Vec::new();
@@ -697,6 +698,7 @@ impl ImageStore {
         }
         let next = normalise(next);
         atomic::sync_dir(&self.layout.blobs_dir()).map_err(io_err("syncing blobs"))?;
+        crate::store::crash_point("image.blobs-committed");
         self.write_index(&next).map_err(io_err("writing image index"))?;
         *entries = next;
         Ok(out)

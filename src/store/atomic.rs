@@ -69,6 +69,7 @@ pub fn remove_dir(path: &Path) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
     }
+    super::crash_point("remove-dir.renamed");
     std::fs::remove_dir_all(&removing)
 }
 

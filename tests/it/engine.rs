@@ -1143,3 +1143,99 @@ fn paused_containers_can_be_killed_and_removed() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Kills the daemon (SIGKILL, through the `TUG_CRASH_AT` fault point) in the middle of create,
+/// start, rm, volume create and image load; the next daemon must repair or sweep what was half
+/// done, so that the same operation then succeeds and nothing half-made is left or shown.
+#[test]
+fn crashes_midway_are_repaired_at_the_next_start() {
+    let _turn = serial();
+    let tar = busybox_tar();
+    let tar = tar.to_str().unwrap();
+    let points = [
+        "create.name-reserved",
+        "create.files-written",
+        "start.monitor-ready",
+        "start.started",
+        "rm.name-released",
+        "remove-dir.renamed",
+        "volume.staged",
+        "image.staged",
+        "image.blobs-committed",
+    ];
+    // The set-up, run by the daemon that will crash, then the operation that crashes it.
+    let setup = |point: &str, d: &Daemon| match point {
+        p if p.starts_with("create.") || p.starts_with("start.") => d.docker(&["load", "-i", tar]),
+        p if p.starts_with("rm.") || p.starts_with("remove-dir.") => {
+            ok(d.docker(&["load", "-i", tar]));
+            d.docker(&["create", "--name", "c1", IMG, "true"])
+        }
+        _ => d.docker(&["version"]),
+    };
+    let op = |point: &str, d: &Daemon| match point {
+        p if p.starts_with("create.") => d.docker(&["create", "--name", "c1", IMG, "true"]),
+        p if p.starts_with("start.") => d.docker(&["run", "-d", "--name", "c1", IMG, "sleep", "1000"]),
+        p if p.starts_with("rm.") || p.starts_with("remove-dir.") => d.docker(&["rm", "c1"]),
+        p if p.starts_with("volume.") => d.docker(&["volume", "create", "v1"]),
+        _ => d.docker(&["load", "-i", tar]),
+    };
+    for point in points {
+        let mut d = Daemon::start_with_env(&format!("crash-{point}"), &[], &[("TUG_CRASH_AT", point)]);
+        assert!(setup(point, &d).status.success(), "{point}: set-up failed\n{}", d.log());
+        let o = op(point, &d);
+        assert!(!o.status.success(), "{point}: the daemon did not crash: {}", stdout(&o));
+        assert!(d.try_http(b"GET /_ping HTTP/1.1\r\nConnection: close\r\n\r\n").is_err(), "{point}: still up");
+        d.kill9_and_restart_after(|| {});
+        let root = d.dir.join("root");
+        // Listing works, and the operation, done again, succeeds.
+        ok(d.docker(&["ps", "-a"]));
+        ok(d.docker(&["volume", "ls"]));
+        ok(d.docker(&["images"]));
+        let left: Vec<String> = std::fs::read_dir(root.join("containers"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".removing") || !root.join("containers").join(n).join("container.json").exists())
+            .collect();
+        assert!(left.is_empty(), "{point}: half-made containers left: {left:?}");
+        match point {
+            "create.name-reserved" | "create.files-written" => {
+                assert_eq!(ok(d.docker(&["ps", "-aq"])), "", "{point}");
+                ok(d.docker(&["create", "--name", "c1", IMG, "true"]));
+            }
+            "start.monitor-ready" | "start.started" => {
+                // Either the start was adopted (running) or undone (created): never stuck.
+                let st = ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "c1"]));
+                assert!(st.trim() == "running" || st.trim() == "created", "{point}: {st}");
+                if st.trim() == "created" {
+                    ok(d.docker(&["start", "c1"]));
+                }
+                assert_eq!(ok(d.docker(&["exec", "c1", "echo", "ok"])), "ok\n", "{point}");
+                ok(d.docker(&["rm", "-f", "c1"]));
+            }
+            "rm.name-released" | "remove-dir.renamed" => {
+                // Cut short before the rename the container is still there, with its name;
+                // after it, it is gone. Either way rm and the name work.
+                let _ = d.docker(&["rm", "c1"]);
+                assert_eq!(ok(d.docker(&["ps", "-aq"])), "", "{point}");
+                ok(d.docker(&["create", "--name", "c1", IMG, "true"]));
+            }
+            "volume.staged" => {
+                assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "", "{point}");
+                ok(d.docker(&["volume", "create", "v1"]));
+                let hidden: Vec<_> = std::fs::read_dir(root.join("volumes"))
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+                    .collect();
+                assert!(hidden.is_empty(), "{point}: staging left");
+            }
+            _ => {
+                // The image: loaded again, it runs.
+                ok(d.docker(&["load", "-i", tar]));
+                assert_eq!(ok(d.docker(&["run", "--rm", IMG, "echo", "ok"])), "ok\n", "{point}");
+                assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0, "{point}: staging left");
+            }
+        }
+    }
+}

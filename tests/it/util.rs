@@ -172,12 +172,19 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(tag: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(tag, extra, &[])
+    }
+
+    /// As `start`, with extra environment for the daemon (and only for this first daemon: a
+    /// restart does not carry it).
+    pub fn start_with_env(tag: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = Dir::new(tag);
         let socket = dir.join("tugd.sock");
         let mut cmd = Command::new(tug());
         cmd.arg("daemon").arg("-H").arg(format!("unix://{}", socket.display()));
         cmd.arg("--data-root").arg(dir.join("root")).arg("--pidfile").arg(dir.join("tugd.pid"));
         cmd.args(extra);
+        cmd.envs(env.iter().copied());
         let log = std::fs::File::create(dir.join("tugd.log")).unwrap();
         cmd.stdout(log.try_clone().unwrap()).stderr(log).stdin(std::process::Stdio::null());
         let child = cmd.spawn().unwrap();
