@@ -120,7 +120,15 @@ fn helper(args: &[String], out: &mut dyn Write) -> Result<(), HelperErr> {
     };
     nix::unistd::chroot(&root).map_err(|e| fail(format!("chroot {}: {e}", root.display())))?;
     nix::unistd::chdir("/").map_err(|e| fail(format!("chdir: {e}")))?;
-    let path = clean(&path);
+    // A trailing `/` (or `/.`) names what a symlink points to, as Docker resolves it; inside the
+    // chroot the resolution cannot leave the container.
+    let follow = path.ends_with('/') || path.ends_with("/.");
+    let mut path = clean(&path);
+    if follow {
+        if let Ok(p) = std::fs::canonicalize(&path) {
+            path = p;
+        }
+    }
     let missing = |e: io::Error| (e.kind() == io::ErrorKind::NotFound, format!("{}: {e}", path.display()));
     match op.as_str() {
         "stat" => {

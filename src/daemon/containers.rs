@@ -887,10 +887,12 @@ impl Containers {
         let raw: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut r = self.find(key)?;
         let mut host = r.config.host_config.clone().unwrap_or_default();
-        macro_rules! take {
-            ($($f:ident),*) => { $( if upd.$f.is_some() { host.$f = upd.$f.clone(); } )* };
+        // Zero, empty and null mean "unchanged", as Docker's update reads them (the docker CLI
+        // sends every field, zeros included).
+        macro_rules! take_nonzero {
+            ($($f:ident),*) => { $( if let Some(v) = upd.$f.filter(|v| *v != 0) { host.$f = Some(v); } )* };
         }
-        take!(
+        take_nonzero!(
             memory,
             memory_swap,
             memory_reservation,
@@ -898,23 +900,58 @@ impl Containers {
             cpu_shares,
             cpu_quota,
             cpu_period,
-            cpuset_cpus,
-            cpuset_mems,
-            pids_limit,
-            restart_policy
+            pids_limit
         );
+        if let Some(c) = upd.cpuset_cpus.clone().filter(|c| !c.is_empty()) {
+            host.cpuset_cpus = Some(c);
+        }
+        if let Some(c) = upd.cpuset_mems.clone().filter(|c| !c.is_empty()) {
+            host.cpuset_mems = Some(c);
+        }
+        if let Some(p) = upd.restart_policy.clone().filter(|p| !p.name.is_empty()) {
+            spec::check_restart_policy(&p, host.auto_remove)?;
+            host.restart_policy = Some(p);
+        }
+        if let (Some(m), Some(sw)) = (host.memory, host.memory_swap) {
+            if sw > 0 && sw < m {
+                return Err(ApiError::bad_request(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+        }
+        if upd.memory.is_some_and(|m| m > 0)
+            && host.memory_swap.is_some_and(|sw| sw > 0 && sw < upd.memory.unwrap_or(0))
+        {
+            return Err(ApiError::bad_request("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"));
+        }
+        let res = spec::resources(&host)?;
         if r.running() {
-            let res = spec::resources(&host)?;
             let st = self.runtime_state(&r)?;
             st.cgroup
                 .apply(&res)
                 .map_err(|e| ApiError::bad_request(format!("Cannot update container {}: {e}", r.id)))?;
         }
+        // The next start reads the bundle: the new limits must be there too.
+        let bundle = self.dir(&r.id).join("bundle");
+        let mut oci = crate::runtime::spec::Spec::load(&bundle).map_err(ApiError::internal)?;
+        if let Some(linux) = oci.linux.as_mut() {
+            let cur = linux.resources.get_or_insert_with(Default::default);
+            cur.memory = res.memory.clone();
+            cur.cpu = res.cpu.clone();
+            cur.pids = res.pids.clone();
+        }
+        atomic::replace(
+            &bundle.join("config.json"),
+            &serde_json::to_vec(&oci).map_err(|e| ApiError::internal(e.to_string()))?,
+        )
+        .map_err(ApiError::from)?;
         if let (Some(obj), Some(new)) = (r.host_config_json.as_object_mut(), raw.as_object()) {
             for (k, v) in new {
-                // Fields the client left at zero or null are not being changed.
-                let unset = v.is_null() || v.as_i64() == Some(0);
-                if !unset || k == "RestartPolicy" {
+                let unset = v.is_null()
+                    || v.as_i64() == Some(0)
+                    || v.as_str() == Some("")
+                    || (k == "RestartPolicy" && v["Name"].as_str().unwrap_or("").is_empty());
+                if !unset {
                     obj.insert(k.clone(), v.clone());
                 }
             }

@@ -70,7 +70,7 @@ pub fn attach(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiRe
     e.containers.attach(&rec, stream, stdin, stdout, stderr)
 }
 
-fn summary(e: &Engine, rec: &Record) -> Value {
+pub fn summary(e: &Engine, rec: &Record) -> Value {
     let image_name = if rec.image_name.is_empty() { rec.image.clone() } else { rec.image_name.clone() };
     let command = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ");
     let created = parse_rfc3339(&rec.created).unwrap_or(0);

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod commit;
 pub mod containers;
 pub mod containers_api;
 pub mod events;

@@ -3,7 +3,7 @@
 use super::api::{ApiError, ApiResult, Responder};
 use super::http::{Body, Head};
 use super::volumes::api as vol;
-use super::{archive, containers_api as c, events, exec, images, system, Engine};
+use super::{archive, commit, containers_api as c, events, exec, images, system, Engine};
 
 /// Dispatches one request. `path` has its `/v1.NN` prefix removed already.
 pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
@@ -13,6 +13,9 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET" | "HEAD", ["_ping"]) => system::ping(r),
         ("GET", ["version"]) => system::version(e, r),
         ("GET", ["info"]) => system::info(e, r),
+        ("GET", ["system", "df"]) => system::df(e, head, r),
+        ("POST", ["build", "prune"]) => system::build_prune(r),
+        ("POST", ["networks", "prune"]) => system::networks_prune(r),
 
         ("POST", ["containers", "create"]) => c::create(e, head, body, r),
         ("GET", ["containers", "json"]) => c::list(e, head, r),
@@ -43,6 +46,7 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("POST", ["exec", id, "resize"]) => exec::resize(e, id, head, r),
         ("GET", ["exec", id, "json"]) => exec::inspect(e, id, r),
         ("GET", ["events"]) => events::stream(e, head, r),
+        ("POST", ["commit"]) => commit::commit(e, head, body, r),
 
         ("POST", ["volumes", "create"]) => vol::create(e, body, r),
         ("POST", ["volumes", "prune"]) => vol::prune(e, head, r),

@@ -270,10 +270,42 @@ fn rlimit_name(n: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Docker's restart-policy rules.
+pub fn check_restart_policy(p: &RestartPolicy, auto_remove: bool) -> Result<(), ApiError> {
+    match p.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" => {
+            if p.maximum_retry_count != 0 {
+                return Err(ApiError::bad_request(
+                    "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+                ));
+            }
+        }
+        "on-failure" => {
+            if p.maximum_retry_count < 0 {
+                return Err(ApiError::bad_request(
+                    "invalid restart policy: maximum retry count must be a positive integer",
+                ));
+            }
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )))
+        }
+    }
+    if auto_remove && !matches!(p.name.as_str(), "" | "no") {
+        return Err(ApiError::bad_request("can't create 'AutoRemove' container with restart policy"));
+    }
+    Ok(())
+}
+
 /// Builds the OCI spec for a container.
 pub fn build(inp: &Inputs<'_>) -> Result<Spec, ApiError> {
     let cfg = inp.cfg;
     let host = cfg.host_config.clone().unwrap_or_default();
+    if let Some(p) = &host.restart_policy {
+        check_restart_policy(p, host.auto_remove)?;
+    }
     let img = inp.image_config;
     let mut spec = defaults::spec();
     let hostname = cfg.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| inp.id[..12].to_string());

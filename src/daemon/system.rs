@@ -1,8 +1,9 @@
 //! `/_ping`, `/version`, `/info`: what a client asks first.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api::{ApiResult, Responder, API_VERSION, MIN_API_VERSION};
+use super::http::Head;
 use super::Engine;
 
 /// `GET|HEAD /_ping`: the headers carry the negotiation; HEAD has no body.
@@ -133,5 +134,90 @@ pub fn info(e: &Engine, r: &mut Responder<'_>) -> ApiResult {
         "Warnings": null,
     });
     r.json(200, &body)?;
+    Ok(())
+}
+
+/// `GET /system/df?type=`: what images, containers, volumes (and the build cache, which tug does
+/// not keep) take on disk, with the counts `docker system df` prints.
+pub fn df(e: &Engine, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let types = head.params("type");
+    let want = |t: &str| types.is_empty() || types.contains(&t);
+    let containers = e.containers.all();
+    let mut out = json!({"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []});
+    if want("image") {
+        let images = e.images.list();
+        // Layers shared by several images count once in LayersSize and as SharedSize in each.
+        let mut uses: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for img in &images {
+            for c in &img.chain_ids {
+                *uses.entry(c.as_str().to_string()).or_default() += 1;
+            }
+        }
+        let mut layers_size = 0u64;
+        let mut counted = std::collections::HashSet::new();
+        let mut rows = Vec::new();
+        for img in &images {
+            let mut shared = 0u64;
+            for (c, size) in img.chain_ids.iter().zip(&img.layer_sizes) {
+                if counted.insert(c.as_str().to_string()) {
+                    layers_size += size;
+                }
+                if uses.get(c.as_str()).copied().unwrap_or(0) > 1 {
+                    shared += size;
+                }
+            }
+            let mut row = e.images.summary_json(img);
+            let n = containers.iter().filter(|c| c.image == img.id.as_str()).count();
+            row["Containers"] = json!(n);
+            row["SharedSize"] = json!(shared);
+            rows.push(row);
+        }
+        out["LayersSize"] = json!(layers_size);
+        out["Images"] = json!(rows);
+    }
+    if want("container") {
+        let rows: Vec<Value> = containers
+            .iter()
+            .map(|rec| {
+                let mut row = super::containers_api::summary(e, rec);
+                let rw = super::containers::dir_size(&e.containers.container_dir(&rec.id).join("upper"));
+                let image = e.images.resolve(&rec.image).map(|i| i.size).unwrap_or(0);
+                row["SizeRw"] = json!(rw);
+                row["SizeRootFs"] = json!(rw + image);
+                row
+            })
+            .collect();
+        out["Containers"] = json!(rows);
+    }
+    if want("volume") {
+        let vols = &e.containers.volumes;
+        let rows: Vec<Value> = vols
+            .list()
+            .iter()
+            .map(|v| {
+                let mut row = vols.json(v);
+                let refs = containers
+                    .iter()
+                    .filter(|c| c.mounts.iter().any(|m| m.kind == "volume" && m.name == v.name))
+                    .count();
+                row["UsageData"] = json!({"Size": vols.size(&v.name), "RefCount": refs});
+                row
+            })
+            .collect();
+        out["Volumes"] = json!(rows);
+    }
+    r.json(200, &out)?;
+    Ok(())
+}
+
+/// `POST /build/prune`: tug keeps no build cache, so there is never anything to reclaim.
+pub fn build_prune(r: &mut Responder<'_>) -> ApiResult {
+    r.json(200, &json!({"CachesDeleted": [], "SpaceReclaimed": 0}))?;
+    Ok(())
+}
+
+/// `POST /networks/prune`: the only networks are the built-in ones, which are never pruned.
+pub fn networks_prune(r: &mut Responder<'_>) -> ApiResult {
+    r.json(200, &json!({"NetworksDeleted": []}))?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
+use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
@@ -218,6 +219,19 @@ pub fn unix_time(s: &str) -> i64 {
     parse().unwrap_or(0)
 }
 
+/// What `docker commit` gives the store.
+pub struct CommitInput<'a> {
+    pub parent: Option<&'a Image>,
+    /// The container's overlay upper directory.
+    pub upper: &'a Path,
+    /// The new image's `config` (the container's, with `--change`s applied).
+    pub config: Map<String, Value>,
+    pub comment: &'a str,
+    pub author: &'a str,
+    pub created_by: &'a str,
+    pub reference: Option<&'a str>,
+}
+
 impl ImageStore {
     /// `docker import`: one layer from a (plain or gzip) root filesystem tar, a config built from
     /// `changes` (and its comment), an optional name. Returns the image ID.
@@ -272,6 +286,93 @@ impl ImageStore {
             };
             let committed = self.commit(&stage, vec![pending])?;
             committed.into_iter().next().map(|(id, _)| id).ok_or_else(|| Error::Io("import committed nothing".into()))
+        })();
+        let _ = fs::remove_dir_all(&stage);
+        r
+    }
+
+    /// `docker commit`: the parent image's layers plus one made from a container's overlay upper
+    /// directory, with the container's config. Returns the new image ID.
+    pub fn commit_container(&self, c: &CommitInput<'_>) -> Result<Digest, Error> {
+        let refs: Vec<Reference> =
+            c.reference.map(Reference::parse).transpose().map_err(Error::InvalidInput)?.into_iter().collect();
+        let parent_manifest = match c.parent {
+            Some(p) => {
+                let data = fs::read(self.layout.blob(&p.manifest)).map_err(|e| Error::io("parent manifest", e))?;
+                Some(super::store::Manifest::parse(&data).map_err(Error::Io)?)
+            }
+            None => None,
+        };
+        let stage = self.stage_dir("commit")?;
+        let r = (|| {
+            let blob = stage.join("layer.blob");
+            let (digest, size) = {
+                let mut f = File::create(&blob)?;
+                layer::pack_diff(c.upper, &mut f).map_err(|e| Error::io("packing the container's changes", e))?;
+                f.sync_all()?;
+                Digest::of_reader(File::open(&blob)?).map_err(|e| Error::io("commit", e))?
+            };
+            // Uncompressed: the diff ID is the blob's digest.
+            let diff_id = digest.clone();
+            let parent_chain = c.parent.and_then(|p| p.chain_ids.last().cloned());
+            let chain = layer::chain_id(parent_chain.as_ref(), &diff_id);
+            if !self.layout.layer_dir(&chain).join("diff").is_dir() {
+                self.unpack_layer(&blob, &diff_id, &stage.join("layers").join(chain.hex()))
+                    .map_err(|e| Error::io("commit", e))?;
+            }
+            let created = timefmt::now_rfc3339();
+            let mut config = c.parent.map(|p| p.config.clone()).unwrap_or_else(
+                || json!({"architecture": host_arch(), "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}),
+            );
+            config["created"] = json!(created);
+            config["config"] = Value::Object(c.config.clone());
+            if !c.author.is_empty() {
+                config["author"] = json!(c.author);
+            }
+            match c.comment {
+                "" => {
+                    if let Some(o) = config.as_object_mut() {
+                        o.remove("comment");
+                    }
+                }
+                m => config["comment"] = json!(m),
+            }
+            if let Some(ids) = config["rootfs"]["diff_ids"].as_array_mut() {
+                ids.push(json!(diff_id.as_str()));
+            }
+            let mut h = json!({"created": created, "created_by": c.created_by});
+            if !c.author.is_empty() {
+                h["author"] = json!(c.author);
+            }
+            if !c.comment.is_empty() {
+                h["comment"] = json!(c.comment);
+            }
+            match config["history"].as_array_mut() {
+                Some(hist) => hist.push(h),
+                None => config["history"] = json!([h]),
+            }
+            let config = serde_json::to_vec(&config).unwrap_or_default();
+            let mut layers: Vec<Value> = parent_manifest
+                .iter()
+                .flat_map(|m| m.layers.iter())
+                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+                .collect();
+            layers.push(json!({ "mediaType": MEDIA_OCI_LAYER, "digest": digest.as_str(), "size": size }));
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": MEDIA_OCI_MANIFEST,
+                "config": { "mediaType": MEDIA_OCI_CONFIG, "digest": Digest::of(&config).as_str(), "size": config.len() },
+                "layers": layers,
+            });
+            let pending = Pending {
+                manifest: serde_json::to_vec(&manifest).unwrap_or_default(),
+                manifest_media_type: MEDIA_OCI_MANIFEST.into(),
+                config,
+                blobs: vec![(blob, digest)],
+                refs,
+            };
+            let committed = self.commit(&stage, vec![pending])?;
+            committed.into_iter().next().map(|(id, _)| id).ok_or_else(|| Error::Io("commit committed nothing".into()))
         })();
         let _ = fs::remove_dir_all(&stage);
         r

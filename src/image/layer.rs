@@ -124,16 +124,61 @@ fn pack_tree<W: Write>(
     rel: &Path,
     links: &mut HashMap<(u64, u64), PathBuf>,
 ) -> io::Result<()> {
+    pack_tree_with(b, base, rel, links, false)
+}
+
+/// Writes a container's overlay upper directory as an image layer (`docker commit`): as
+/// [`pack_dir`], with overlayfs' whiteouts (0:0 character devices) written as `.wh.NAME` files and
+/// opaque directories marked with `.wh..wh..opq`, as the OCI image spec has them.
+pub fn pack_diff(upper: &Path, out: impl Write) -> io::Result<()> {
+    let mut builder = tar::Builder::new(out);
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    pack_tree_with(&mut builder, upper, Path::new(""), &mut links, true)?;
+    builder.into_inner()?.flush()
+}
+
+fn pack_tree_with<W: Write>(
+    b: &mut tar::Builder<W>,
+    base: &Path,
+    rel: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+    diff: bool,
+) -> io::Result<()> {
     let mut names: Vec<OsString> =
         std::fs::read_dir(base.join(rel))?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
     names.sort();
+    if diff && !rel.as_os_str().is_empty() && is_opaque(&base.join(rel)) {
+        append_marker(b, &rel.join(WHITEOUT_OPAQUE))?;
+    }
     for name in names {
-        let rel = rel.join(&name);
-        if append_entry(b, &base.join(&rel), &rel, links)? {
-            pack_tree(b, base, &rel, links)?;
+        let entry_rel = rel.join(&name);
+        let path = base.join(&entry_rel);
+        if diff {
+            let md = std::fs::symlink_metadata(&path)?;
+            if is_whiteout(&md) {
+                let mut marker = OsString::from(WHITEOUT_PREFIX);
+                marker.push(&name);
+                append_marker(b, &rel.join(marker))?;
+                continue;
+            }
+        }
+        if append_entry(b, &path, &entry_rel, links)? {
+            pack_tree_with(b, base, &entry_rel, links, diff)?;
         }
     }
     Ok(())
+}
+
+/// An empty regular file: a whiteout marker.
+fn append_marker<W: Write>(b: &mut tar::Builder<W>, rel: &Path) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, rel, io::empty())
 }
 
 /// Writes one tar entry for the file at `path`, named `rel`; true if it is a directory (whose

@@ -833,3 +833,219 @@ fn docker_cli_volumes_and_mounts() {
     assert_eq!(ev.first(), Some(&"create"), "{ev:?}");
     assert!(ev.contains(&"mount") && ev.contains(&"unmount") && ev.last() == Some(&"destroy"), "{ev:?}");
 }
+
+#[test]
+fn docker_cli_update_keeps_and_persists() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-update");
+    ok(d.docker(&["run", "-d", "--name", "u1", "-m", "64m", IMG, "sleep", "1000"]));
+    ok(d.docker(&["update", "--restart", "always", "u1"]));
+    // The CLI sends every field, zeros and an empty policy included: they change nothing.
+    ok(d.docker(&["update", "--cpu-shares", "100", "u1"]));
+    let f = "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.CpuShares}} {{.HostConfig.Memory}}";
+    assert_eq!(ok(d.docker(&["inspect", "-f", f, "u1"])).trim(), "always 100 67108864");
+    ok(d.docker(&["update", "-m", "128m", "--memory-swap", "256m", "--pids-limit", "20", "u1"]));
+    let cg = |file: &str| {
+        let pid = ok(d.docker(&["inspect", "-f", "{{.State.Pid}}", "u1"]));
+        let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+        let ctl = file.split('.').next().unwrap();
+        let rel = cgroups.lines().find_map(|l| l.split_once(&format!(":{ctl}:")).map(|(_, p)| p.to_string())).unwrap();
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}{rel}/{file}")).unwrap().trim().to_string()
+    };
+    assert_eq!((cg("memory.limit_in_bytes"), cg("pids.max")), ("134217728".to_string(), "20".to_string()));
+    // A restart keeps the updated limits.
+    ok(d.docker(&["restart", "-t", "0", "u1"]));
+    assert_eq!((cg("memory.limit_in_bytes"), cg("pids.max")), ("134217728".to_string(), "20".to_string()));
+    // Docker's refusals.
+    let o = d.docker(&["update", "--restart", "bogus", "u1"]);
+    assert!(!o.status.success() && stderr(&o).contains("invalid restart policy"), "{}", stderr(&o));
+    let o = d.docker(&["update", "-m", "512m", "u1"]);
+    assert!(!o.status.success() && stderr(&o).contains("memoryswap"), "{}", stderr(&o));
+    let o = d.docker(&["run", "--rm", "--restart", "bogus", IMG, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "u1"])).trim(), "always");
+    ok(d.docker(&["rm", "-f", "u1"]));
+}
+
+#[test]
+fn docker_cli_cp_confined() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-cp");
+    let host = d.dir.join("cphost");
+    std::fs::create_dir_all(host.join("target")).unwrap();
+    let hs = host.display().to_string();
+    ok(d.docker(&["volume", "create", "cpv"]));
+    // Symlinks a hostile container plants: absolute to /, and to a path that exists on the host.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "cp1",
+        "-v",
+        "cpv:/vol",
+        IMG,
+        "sh",
+        "-c",
+        &format!("ln -s / /tmp/root; ln -s {hs}/target /tmp/hostlink; echo v > /vol/inside; sleep 1000"),
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Both ways, a file and a directory.
+    std::fs::write(host.join("in.txt"), "hello\n").unwrap();
+    ok(d.docker(&["cp", &format!("{hs}/in.txt"), "cp1:/tmp/"]));
+    assert_eq!(ok(d.docker(&["exec", "cp1", "cat", "/tmp/in.txt"])), "hello\n");
+    ok(d.docker(&["cp", "cp1:/etc", &format!("{hs}/etc-copy")]));
+    assert!(std::fs::read_to_string(host.join("etc-copy/passwd")).unwrap().contains("root:"));
+    ok(d.docker(&["cp", &format!("{hs}/etc-copy"), "cp1:/tmp/etc2"]));
+    assert!(ok(d.docker(&["exec", "cp1", "cat", "/tmp/etc2/passwd"])).contains("root:"));
+    // Through the planted symlinks: the copy lands inside the container, the host is untouched.
+    let unique = format!("cp-escape-{}", std::process::id());
+    std::fs::write(host.join(&unique), "x").unwrap();
+    ok(d.docker(&["cp", &format!("{hs}/{unique}"), "cp1:/tmp/root/"]));
+    assert!(!std::path::Path::new(&format!("/{unique}")).exists(), "cp escaped to the host's /");
+    ok(d.docker(&["exec", "cp1", "test", "-f", &format!("/{unique}")]));
+    // The link names a path only the host has: inside the container it leads nowhere.
+    let o = d.docker(&["cp", &format!("{hs}/{unique}"), "cp1:/tmp/hostlink/"]);
+    assert!(!o.status.success() && stderr(&o).contains("Could not find the file"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(host.join("target")).unwrap().count(), 0, "cp followed a symlink to the host");
+    // `..` cannot climb out either way.
+    let o = ok(d.docker(&["cp", "cp1:/../../../../etc/hostname", "-"]));
+    assert!(!o.is_empty());
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let cid = ok(d.docker(&["inspect", "-f", "{{.Id}}", "cp1"]));
+    assert!(o.contains(&cid[..12]) && (hostname.trim().is_empty() || !o.contains(hostname.trim())), "{o}");
+    // A hostile archive in PUT: `../` entries are refused, nothing written outside.
+    let mut evil = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../../evil.tx");
+    h.set_cksum();
+    evil.append(&h, &b"evil"[..]).unwrap();
+    let body = evil.into_inner().unwrap();
+    let mut req = format!(
+        "PUT /containers/cp1/archive?path=/tmp HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let (st, _, msg) = d.http(&req);
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&msg));
+    assert!(!std::path::Path::new("/evil.tx").exists());
+    // Missing paths: Docker's 404 wording; the stat header the CLI reads.
+    let o = d.docker(&["cp", "cp1:/nonexistent", &hs]);
+    assert!(stderr(&o).contains("Could not find the file /nonexistent in container"), "{}", stderr(&o));
+    let (st, head, _) = d.http(b"HEAD /containers/cp1/archive?path=/etc/passwd HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(st, 200);
+    let b64 = head.lines().find_map(|l| l.strip_prefix("X-Docker-Container-Path-Stat: ")).unwrap();
+    assert!(!b64.is_empty());
+    // A stopped container: its files and its volume's.
+    ok(d.docker(&["stop", "-t", "0", "cp1"]));
+    assert!(ok(d.docker(&["cp", "cp1:/tmp/in.txt", "-"])).contains("hello"));
+    ok(d.docker(&["cp", "cp1:/vol/inside", &format!("{hs}/from-volume")]));
+    assert_eq!(std::fs::read_to_string(host.join("from-volume")).unwrap(), "v\n");
+    ok(d.docker(&["cp", &format!("{hs}/in.txt"), "cp1:/root/while-stopped"]));
+    ok(d.docker(&["start", "cp1"]));
+    assert_eq!(ok(d.docker(&["exec", "cp1", "cat", "/root/while-stopped"])), "hello\n");
+    ok(d.docker(&["rm", "-f", "cp1"]));
+}
+
+#[test]
+fn docker_cli_commit() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-commit");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "cm",
+        "-e",
+        "X=1",
+        IMG,
+        "sh",
+        "-c",
+        "echo made > /made; rm /bin/ls; mkdir -p /etc/newdir; sleep 1000",
+    ]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while d.docker(&["exec", "cm", "test", "-d", "/etc/newdir"]).status.code() != Some(0) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let id = ok(d.docker(&[
+        "commit",
+        "-m",
+        "the message",
+        "-a",
+        "someone",
+        "-c",
+        "CMD [\"cat\", \"/made\"]",
+        "cm",
+        "committed:1",
+    ]));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    // Still running: --pause (the default) froze it only while the layer was read.
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "cm"])).trim(), "running");
+    // The new layer: a new file, a deletion (whiteout), the container's environment, the change.
+    assert_eq!(ok(d.docker(&["run", "--rm", "committed:1"])), "made\n");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "committed:1",
+        "sh",
+        "-c",
+        "test -e /bin/ls && echo present; echo X=$X; test -d /etc/newdir && echo dir",
+    ]);
+    assert_eq!(stdout(&o), "X=1\ndir\n");
+    let f = "{{.Author}}|{{.Comment}}|{{json .Config.Cmd}}|{{len .RootFS.Layers}}";
+    assert_eq!(
+        ok(d.docker(&["image", "inspect", "-f", f, "committed:1"])).trim(),
+        "someone|the message|[\"cat\",\"/made\"]|2"
+    );
+    let hist = ok(d.docker(&["history", "--format", "{{.Comment}}", "committed:1"]));
+    assert_eq!(hist.lines().next(), Some("the message"));
+    // The committed image saves and loads like any other (its layer in the archive).
+    let tarball = d.dir.join("committed.tar");
+    ok(d.docker(&["save", "-o", tarball.to_str().unwrap(), "committed:1"]));
+    ok(d.docker(&["rmi", "committed:1"]));
+    ok(d.docker(&["load", "-i", tarball.to_str().unwrap()]));
+    assert_eq!(ok(d.docker(&["run", "--rm", "committed:1"])), "made\n");
+    // A stopped container commits too; an unknown one is a 404.
+    ok(d.docker(&["stop", "-t", "0", "cm"]));
+    ok(d.docker(&["commit", "cm", "committed:2"]));
+    let o = d.docker(&["commit", "nosuch", "x:1"]);
+    assert!(stderr(&o).contains("No such container: nosuch"), "{}", stderr(&o));
+}
+
+#[test]
+fn docker_cli_system_df_prune_info() {
+    let _turn = serial();
+    let d = daemon_with_busybox("cli-sys");
+    ok(d.docker(&["run", "-d", "--name", "up", "-v", "used:/u", IMG, "sleep", "1000"]));
+    ok(d.docker(&["run", "-d", "--name", "paused", IMG, "sleep", "1000"]));
+    ok(d.docker(&["pause", "paused"]));
+    ok(d.docker(&["run", "--name", "done", "-v", "/anon", IMG, "sh", "-c", "head -c 3000 /dev/zero > /big"]));
+    ok(d.docker(&["volume", "create", "spare"]));
+    // info: the counts by state and the image count.
+    let f = "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}";
+    assert_eq!(ok(d.docker(&["info", "-f", f])).trim(), "3 1 1 1 1");
+    // df: totals and active counts per type; the stopped container's 3000 bytes are reclaimable.
+    let df = ok(d.docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]));
+    // Active volumes: referenced by any container, a stopped one too, as Docker counts them.
+    assert_eq!(df, "Images 1 1\nContainers 3 2\nLocal Volumes 3 2\nBuild Cache 0 0\n", "{df}");
+    let v = ok(d.docker(&["system", "df", "-v", "--format", "{{json .}}"]));
+    let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+    let done = v["Containers"].as_array().unwrap().iter().find(|c| c["Names"] == "done").unwrap().clone();
+    assert_eq!(done["Size"], "3kB", "{done}");
+    // prune: stopped containers, their anonymous volumes with --volumes, unused images with -a.
+    ok(d.docker(&["unpause", "paused"]));
+    ok(d.docker(&["stop", "-t", "0", "paused"]));
+    let out = ok(d.docker(&["system", "prune", "-f", "--volumes"]));
+    assert!(out.contains("Deleted Containers:") && out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(ok(d.docker(&["ps", "-aq"])).lines().count(), 1);
+    // Named volumes stay (API 1.42 and later prune anonymous ones only); the used one too.
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "spare\nused\n");
+    ok(d.docker(&["rm", "-f", "up"]));
+    let out = ok(d.docker(&["system", "prune", "-a", "-f"]));
+    assert!(out.contains("untagged: localhost/busybox:latest"), "{out}");
+    assert_eq!(ok(d.docker(&["images", "-q"])), "");
+}
