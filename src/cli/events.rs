@@ -10,7 +10,7 @@ use super::client::{query, Body};
 use super::containers::time_param;
 use super::flags::Parsed;
 use super::template::Template;
-use super::{filters_json, Ctx, Error};
+use super::{check_filters, filters_json, Ctx, Error};
 
 /// The local time zone's offset from UTC at `secs`, in seconds east.
 fn utc_offset(secs: i64) -> i64 {
@@ -115,6 +115,7 @@ enum Shape {
 }
 
 pub fn events(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
+    check_filters(ctx, &p.all("filter"), "-f, --filter")?;
     let shape = match p.get("format").filter(|f| !f.is_empty()) {
         None => Shape::Pretty,
         Some(f) if f == "json" || f.replace(' ', "") == "{{json.}}" => Shape::Json,

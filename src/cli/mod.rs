@@ -772,6 +772,17 @@ pub fn filters_json(list: &[String]) -> Result<Option<String>, Error> {
     Ok(Some(Value::Object(m).to_string()))
 }
 
+/// Checks `--filter` values as docker's filter option does when parsing flags: a value without
+/// `=` is a flag error (exit 125, with the usage).
+pub fn check_filters(ctx: &Ctx, list: &[String], flag: &str) -> Result<(), Error> {
+    match list.iter().find(|f| !f.contains('=')) {
+        Some(bad) => Err(ctx.flag_error(&format!(
+            "invalid argument \"{bad}\" for \"{flag}\" flag: bad format of filter (expected name=value)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Runs `f` on each name; prints each error and fails with exit 1 at the end, as docker's
 /// multi-target verbs (stop, rm, kill…) do.
 pub fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), Error>) -> Result<(), Error> {

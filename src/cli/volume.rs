@@ -9,7 +9,7 @@ use super::containers::confirm;
 use super::flags::Parsed;
 use super::format::human_size_prec;
 use super::template::Template;
-use super::{each, err_line, filters_json, out, render, Ctx, Error};
+use super::{check_filters, each, err_line, filters_json, out, render, Ctx, Error};
 
 const HEADERS: &[(&str, &str)] = &[
     ("Name", "VOLUME NAME"),
@@ -129,6 +129,7 @@ pub fn ls(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
         _ if p.on("quiet") => "{{.Name}}".to_string(),
         _ => "table {{.Driver}}\t{{.Name}}".to_string(),
     };
+    check_filters(ctx, &p.all("filter"), "-f, --filter")?;
     let q = filters_json(&p.all("filter"))?.map(|f| query(&[("filters", f)])).unwrap_or_default();
     let v = ctx.client.get_json(&format!("/volumes?{q}"))?;
     let mut vols: Vec<Value> = v["Volumes"].as_array().cloned().unwrap_or_default();
@@ -244,6 +245,7 @@ pub fn rm(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
 
 pub fn prune(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
     let mut filters = p.all("filter");
+    check_filters(ctx, &filters, "--filter")?;
     let mut warning = "WARNING! This will remove anonymous local volumes not used by at least one container.";
     if p.on("all") {
         if filters.iter().any(|f| f.split_once('=').is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("all"))) {
