@@ -402,7 +402,12 @@ impl Client {
 
     /// Upgrades a POST to a raw bidirectional stream (attach); anything but 101 or 200 fails.
     pub fn hijack(&self, path: &str) -> Result<(BufReader<Conn>, Conn), Error> {
-        let r = self.request_with("POST", path, Body::None, &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
+        self.hijack_with(path, Body::None)
+    }
+
+    /// As [`Client::hijack`], with a request body (exec start's `{Detach, Tty}`).
+    pub fn hijack_with(&self, path: &str, body: Body<'_>) -> Result<(BufReader<Conn>, Conn), Error> {
+        let r = self.request_with("POST", path, body, &[("Connection", "Upgrade"), ("Upgrade", "tcp")])?;
         if r.status != 101 && r.status != 200 {
             return Err(Error::msg(format!("unexpected status {} from attach", r.status)));
         }

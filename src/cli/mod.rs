@@ -10,6 +10,9 @@ use serde_json::Value;
 
 mod client;
 mod containers;
+mod cp;
+mod events;
+mod exec;
 mod export;
 mod flags;
 mod format;
@@ -24,6 +27,7 @@ mod system;
 mod template;
 mod top;
 mod update;
+mod volume;
 
 use client::{Client, Host};
 use flags::{b, v, Flag, Parsed};
@@ -92,6 +96,7 @@ type Run = fn(&Ctx, Parsed) -> Result<(), Error>;
 enum Arity {
     None,
     AtLeast(usize),
+    AtMost(usize),
     Exactly(usize),
     Range(usize, usize),
 }
@@ -155,6 +160,19 @@ const RUN_FLAGS: &[Flag] = &[
     v("publish", Some('p')),
     v("add-host", None),
     v("dns", None),
+];
+
+/// `exec`'s flags (flags end at the container, as for `run`).
+pub const EXEC_FLAGS: &[Flag] = &[
+    b("detach", Some('d')),
+    b("interactive", Some('i')),
+    b("tty", Some('t')),
+    v("env", Some('e')),
+    v("env-file", None),
+    v("workdir", Some('w')),
+    v("user", Some('u')),
+    b("privileged", None),
+    v("detach-keys", None),
 ];
 
 const STOP_FLAGS: &[Flag] = &[v("timeout", Some('t')), v("time", None), v("signal", Some('s'))];
@@ -442,6 +460,70 @@ static VERBS: &[Verb] = &[
         run: images::prune,
     },
     Verb {
+        names: &[&["exec"], &["container", "exec"]],
+        usage: "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        flags: EXEC_FLAGS,
+        interspersed: false,
+        arity: Arity::AtLeast(2),
+        run: exec::exec,
+    },
+    Verb {
+        names: &[&["cp"], &["container", "cp"]],
+        usage: "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tdocker cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        flags: &[b("follow-link", Some('L')), b("archive", Some('a')), b("quiet", Some('q'))],
+        interspersed: true,
+        arity: Arity::Exactly(2),
+        run: cp::cp,
+    },
+    Verb {
+        names: &[&["events"], &["system", "events"]],
+        usage: "[OPTIONS]",
+        flags: &[v("since", None), v("until", None), v("filter", Some('f')), FORMAT],
+        interspersed: true,
+        arity: Arity::None,
+        run: events::events,
+    },
+    Verb {
+        names: &[&["volume", "create"]],
+        usage: "[OPTIONS] [VOLUME]",
+        flags: &[v("driver", Some('d')), v("name", None), v("label", None), v("opt", Some('o'))],
+        interspersed: true,
+        arity: Arity::AtMost(1),
+        run: volume::create,
+    },
+    Verb {
+        names: &[&["volume", "ls"], &["volume", "list"]],
+        usage: "[OPTIONS]",
+        flags: &[b("quiet", Some('q')), v("filter", Some('f')), FORMAT, b("cluster", None)],
+        interspersed: true,
+        arity: Arity::None,
+        run: volume::ls,
+    },
+    Verb {
+        names: &[&["volume", "inspect"]],
+        usage: "[OPTIONS] VOLUME [VOLUME...]",
+        flags: &[v("format", Some('f'))],
+        interspersed: true,
+        arity: Arity::AtLeast(1),
+        run: volume::inspect,
+    },
+    Verb {
+        names: &[&["volume", "rm"], &["volume", "remove"]],
+        usage: "[OPTIONS] VOLUME [VOLUME...]",
+        flags: &[b("force", Some('f'))],
+        interspersed: true,
+        arity: Arity::AtLeast(1),
+        run: volume::rm,
+    },
+    Verb {
+        names: &[&["volume", "prune"]],
+        usage: "[OPTIONS]",
+        flags: &[b("all", Some('a')), v("filter", None), b("force", Some('f'))],
+        interspersed: true,
+        arity: Arity::None,
+        run: volume::prune,
+    },
+    Verb {
         names: &[&["version"]],
         usage: "[OPTIONS]",
         flags: &[v("format", Some('f'))],
@@ -460,7 +542,7 @@ static VERBS: &[Verb] = &[
 ];
 
 /// Management commands: `docker container …`, `docker image …`.
-const GROUPS: &[&str] = &["container", "image", "system"];
+const GROUPS: &[&str] = &["container", "image", "system", "volume"];
 
 /// Global options before the verb.
 const GLOBAL: &[Flag] = &[
@@ -589,6 +671,10 @@ fn run_main(prog: &str, words: &[String]) -> Result<(), Error> {
         Arity::AtLeast(k) if n < k => {
             Some((format!("requires at least {k} argument{}", if k == 1 { "" } else { "s" }), "See"))
         }
+        Arity::AtMost(k) if n > k => {
+            // "SRun" is docker 28's own wording here.
+            Some((format!("requires at most {k} argument{}", if k == 1 { "" } else { "s" }), "SRun"))
+        }
         Arity::Exactly(k) if n != k => Some((format!("requires {k} argument{}", if k == 1 { "" } else { "s" }), "Run")),
         Arity::Range(lo, hi) if n < lo || n > hi => {
             Some((format!("requires at least {lo} and at most {hi} arguments"), "Run"))
@@ -684,6 +770,17 @@ pub fn filters_json(list: &[String]) -> Result<Option<String>, Error> {
         e[v.trim()] = Value::Bool(true);
     }
     Ok(Some(Value::Object(m).to_string()))
+}
+
+/// Checks `--filter` values as docker's filter option does when parsing flags: a value without
+/// `=` is a flag error (exit 125, with the usage).
+pub fn check_filters(ctx: &Ctx, list: &[String], flag: &str) -> Result<(), Error> {
+    match list.iter().find(|f| !f.contains('=')) {
+        Some(bad) => Err(ctx.flag_error(&format!(
+            "invalid argument \"{bad}\" for \"{flag}\" flag: bad format of filter (expected name=value)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Runs `f` on each name; prints each error and fails with exit 1 at the end, as docker's

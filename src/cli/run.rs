@@ -13,7 +13,7 @@ use super::images::{pull, tagged};
 use super::stream::{self, RawTerminal, StdinEnd};
 use super::{err_line, out, Ctx, Error};
 
-const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
+pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
 /// go-units `RAMInBytes`: `512m`, `1g`, `100k`, `1.5GB`, `2 MiB`, plain bytes; 1024-based. The
 /// errors are go-units' (`invalid size: 'abc'`, `invalid suffix: 'x'`).
@@ -52,7 +52,7 @@ pub fn ram_bytes(s: &str) -> Result<i64, String> {
 }
 
 /// `-e K` takes K's value from our environment when it is set.
-fn env_entry(e: &str) -> String {
+pub fn env_entry(e: &str) -> String {
     if e.contains('=') {
         return e.to_string();
     }
@@ -62,7 +62,7 @@ fn env_entry(e: &str) -> String {
     }
 }
 
-fn env_file(path: &str) -> Result<Vec<String>, Error> {
+pub fn env_file(path: &str) -> Result<Vec<String>, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::msg(format!("open {path}: {e}")))?;
     let mut out = Vec::new();
     for line in text.lines() {

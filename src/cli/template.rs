@@ -519,11 +519,13 @@ const NO_VALUE: &str = "\u{0}<no value>";
 
 fn lookup(v: &Value, chain: &[String]) -> Result<Value, String> {
     let mut cur = v.clone();
-    for f in chain {
+    for (i, f) in chain.iter().enumerate() {
         cur = match &cur {
             Value::Object(o) => match o.get(f).or_else(|| o.get(&format!("~{f}"))) {
                 Some(x) => x.clone(),
-                None if STRICT.with(|s| s.get()) => return err(format!("can't evaluate field {f}")),
+                // Strict about the context's own fields only: deeper objects may be Go maps
+                // (labels, attributes), where a missing key is just no value.
+                None if i == 0 && STRICT.with(|s| s.get()) => return err(format!("can't evaluate field {f}")),
                 None => Value::String(NO_VALUE.into()),
             },
             Value::Null => return err(format!("nil pointer evaluating .{f}")),

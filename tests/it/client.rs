@@ -672,3 +672,445 @@ fn sig_proxy_forwards_or_not_like_docker() {
         wait_bounded(&mut child, 15, &format!("{who} run after rm -f"));
     }
 }
+
+#[test]
+fn exec_matches_docker() {
+    let d = setup("cli-exec");
+    ok(cli(&d, &["run", "-d", "--name", "x1", "-e", "BASE=1", "localhost/busybox", "sleep", "1000"]));
+    let env_file = d.dir.join("env.list");
+    std::fs::write(&env_file, "# comment\nFROMFILE=3\n").unwrap();
+    let env_file = env_file.to_str().unwrap();
+    // Output on both streams and the exit code; the flags reach the process.
+    for args in [
+        &["exec", "-e", "EXTRA=2", "x1", "sh", "-c", "echo out $BASE $EXTRA; echo err >&2; exit 5"][..],
+        &["exec", "--env-file", env_file, "x1", "sh", "-c", "echo $FROMFILE"],
+        &["exec", "-u", "nobody", "-w", "/tmp", "x1", "sh", "-c", "id -un; pwd"],
+        &["container", "exec", "--privileged", "x1", "sh", "-c", "grep -c CapEff /proc/self/status"],
+        // Not found / not executable: 127 / 126 with the runtime's reason.
+        &["exec", "x1", "no-such-cmd"],
+        &["exec", "x1", "/etc/passwd"],
+        // -t needs a terminal on stdin when stdin is attached.
+        &["exec", "-it", "x1", "true"],
+        &["exec", "nosuch", "true"],
+        &["exec", "x1"],
+    ] {
+        same(&d, args);
+    }
+    let o = cli(&d, &["exec", "x1", "sh", "-c", "exit 5"]);
+    assert_eq!(o.status.code(), Some(5), "{}", show(&o));
+    assert_eq!(cli(&d, &["exec", "x1", "no-such-cmd"]).status.code(), Some(127));
+    assert_eq!(cli(&d, &["exec", "x1", "/etc/passwd"]).status.code(), Some(126));
+    // stdin with -i, and its end closes the process's.
+    use std::io::Write;
+    let mut child = cli_cmd(&d, &["exec", "-i", "x1", "sh", "-c", "tr a-z A-Z; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    assert_eq!(stdout(&child.wait_with_output().unwrap()), "PIPED\ndone\n");
+    // -d returns at once; the process runs on.
+    assert_eq!(ok(cli(&d, &["exec", "-d", "x1", "sh", "-c", "sleep 0.3; echo bg > /tmp/bg"])), "");
+    eventually("exec -d wrote its file", || cli(&d, &["exec", "x1", "cat", "/tmp/bg"]).stdout == b"bg\n");
+    // -it through a real terminal: a pty of the client's size, and the exit code.
+    let cmd = format!(
+        "stty rows 33 cols 101; DOCKER_HOST=unix://{} {} exec -it x1 sh -c 'tty; stty size; exit 4'",
+        d.socket.display(),
+        client_path(&d).display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = wait_bounded(&mut child, 20, "exec -it");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert_eq!(st.code(), Some(4), "{text}");
+    assert!(text.contains("/dev/pts/") && text.contains("33 101"), "{text}");
+    // A shell through the pty: input typed after it starts, then the detach keys end the session
+    // as docker's does (exit 1, "read escape sequence"), the shell left running.
+    let cmd = format!(
+        "DOCKER_HOST=unix://{} {} exec -it --detach-keys ctrl-x x1 sh; echo EXIT=$?",
+        d.socket.display(),
+        client_path(&d).display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let rx = lines_of(&mut child);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    stdin.write_all(b"echo $((6*7))\n").unwrap();
+    let mut seen = String::new();
+    while !seen.lines().any(|l| l.trim_end() == "42") {
+        seen.push_str(&next_line(&rx, 10, "exec -it: 42"));
+        seen.push('\n');
+    }
+    stdin.write_all(&[0x18]).unwrap();
+    let mut rest = String::new();
+    while !rest.contains("EXIT=") {
+        rest.push_str(&next_line(&rx, 10, "exec -it: detach"));
+        rest.push('\n');
+    }
+    wait_bounded(&mut child, 10, "exec -it detach");
+    assert!(rest.contains("read escape sequence") && rest.contains("EXIT=1"), "{rest:?}");
+    // A stopped container: docker's 409 wording, exit 1, from both.
+    ok(cli(&d, &["stop", "-t", "0", "x1"]));
+    let o = same(&d, &["exec", "x1", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("Error response from daemon: container ") && stderr(&o).contains("is not running"));
+}
+
+#[test]
+fn volume_verbs_match_docker() {
+    let d = setup("cli-vol");
+    assert_eq!(ok(cli(&d, &["volume", "create", "--label", "team=a", "--label", "b=2", "v1"])), "v1\n");
+    assert_eq!(
+        ok(cli(&d, &["volume", "create", "-d", "local", "-o", "type=tmpfs", "-o", "device=tmpfs", "v10"])),
+        "v10\n"
+    );
+    assert_eq!(ok(cli(&d, &["volume", "create", "--name", "v2"])), "v2\n");
+    let anon = ok(cli(&d, &["volume", "create"]));
+    assert_eq!(anon.trim().len(), 64, "{anon}");
+    ok(cli(&d, &["create", "--name", "user", "-v", "v1:/data", "localhost/busybox", "true"]));
+    for args in [
+        &["volume", "ls"][..],
+        &["volume", "ls", "-q"],
+        &["volume", "list", "--format", "{{json .}}"],
+        &["volume", "ls", "--format", "json"],
+        &["volume", "ls", "--format", "table {{.Name}}\\t{{.Driver}}\\t{{.Labels}}\\t{{.Scope}}\\t{{.Mountpoint}}"],
+        &["volume", "ls", "--format", "table {{.Name}}\\t{{.Links}}\\t{{.Size}}\\t{{.Status}}"],
+        &["volume", "ls", "--filter", "label=team", "--format", "{{.Name}} {{.Label \"team\"}}"],
+        &["volume", "ls", "-q", "--filter", "dangling=true"],
+        &["volume", "ls", "--filter", "bogus=1"],
+        &["volume", "ls", "--filter", "nonsense"],
+        &["volume", "inspect", "v1", "v10"],
+        &["volume", "inspect", "-f", "{{.Name}} {{.Labels}} {{json .Options}} {{.Driver}}", "v10"],
+        // The error cases: a missing volume, a name given twice, too many names, one in use.
+        &["volume", "inspect", "v1", "nosuch"],
+        &["volume", "inspect", "nosuch"],
+        &["volume", "create", "--name", "x", "y"],
+        &["volume", "create", "a", "b"],
+        &["volume", "rm", "v1"],
+        // Without -f, the prompt; no answer cancels.
+        &["volume", "prune"],
+        &["volume", "prune", "-a"],
+        &["volume", "prune", "-a", "--filter", "all=1"],
+    ] {
+        same(&d, args);
+    }
+    let recreate = || {
+        for v in ["v2", "v3"] {
+            ok(d.docker(&["volume", "create", v]));
+        }
+        ok(d.docker(&["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "v10"]));
+    };
+    recreate();
+    same_stateful(&d, &["volume", "rm", "v2", "nosuch", "v3"], &recreate);
+    same_stateful(&d, &["volume", "rm", "-f", "nosuch", "v2"], &recreate);
+    // prune: anonymous only by default (their names differ between the runs, so they are
+    // masked), every unused one with --all; v1 stays (in use).
+    let anon_again = || {
+        recreate();
+        ok(d.docker(&["volume", "create"]));
+    };
+    let mask = |o: &Output| -> String {
+        let text = format!("{}|{}|{:?}", stdout(o), stderr(o), o.status.code());
+        text.split('\n').map(|l| if l.len() == 64 { "<anonymous>" } else { l }).collect::<Vec<_>>().join("\n")
+    };
+    ok(d.docker(&["volume", "prune", "-f"]));
+    anon_again();
+    let theirs = mask(&d.docker(&["volume", "prune", "-f"]));
+    anon_again();
+    let ours = mask(&cli(&d, &["volume", "prune", "-f"]));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, "Deleted Volumes:\n<anonymous>\n\nTotal reclaimed space: 0B\n||Some(0)");
+    let o = same_stateful(&d, &["volume", "prune", "-f", "--all", "--filter", "label!=team"], &recreate);
+    assert!(stdout(&o).starts_with("Deleted Volumes:\nv10\nv2\nv3\n\n"), "{}", show(&o));
+    recreate();
+    assert_eq!(ok(cli(&d, &["volume", "prune", "-af"])).lines().filter(|l| l.starts_with('v')).count(), 3);
+    assert_eq!(ok(cli(&d, &["volume", "ls", "-q"])), "v1\n");
+}
+
+#[test]
+fn events_match_docker() {
+    let d = setup("cli-events");
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let since = now().to_string();
+    // A live subscriber (ours), filtered to one container, started before anything happens.
+    let mut live =
+        cli_cmd(&d, &["events", "--filter", "container=ev", "--format", "{{.Action}} {{.Actor.Attributes.name}}"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let rx = lines_of(&mut live);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        cli(&d, &["run", "--name", "ev", "-l", "zz=last", "localhost/busybox", "sh", "-c", "exit 3"]).status.code(),
+        Some(3)
+    );
+    // It streams: the first event arrives while the subscriber runs on.
+    assert_eq!(next_line(&rx, 10, "events: create"), "create ev");
+    ok(cli(&d, &["run", "-d", "--name", "ev2", "localhost/busybox", "sleep", "100"]));
+    ok(cli(&d, &["exec", "ev2", "true"]));
+    ok(cli(&d, &["volume", "create", "evv"]));
+    ok(cli(&d, &["rm", "-f", "ev", "ev2"]));
+    ok(cli(&d, &["volume", "rm", "evv"]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut rest = Vec::new();
+    while !rest.iter().any(|l| l == "destroy ev") {
+        rest.push(next_line(&rx, 10, "events: destroy"));
+    }
+    assert!(live.try_wait().unwrap().is_none(), "events without --until runs until interrupted");
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(rest, ["attach ev", "start ev", "die ev", "destroy ev"]);
+    let until = (now() + 1).to_string();
+    for args in [
+        &["events", "--since", &since, "--until", &until][..],
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Status}} {{.ID}} {{.From}} {{.Scope}}",
+        ],
+        &["events", "--since", &since, "--until", &until, "--format", "{{json .}}"],
+        &["system", "events", "--since", &since, "--until", &until, "--format", "json", "--filter", "type=volume"],
+        &["events", "--since", &since, "--until", &until, "--filter", "event=die", "--filter", "event=destroy"],
+        &["events", "--since", &since, "--until", &until, "--filter", "container=ev2", "--filter", "event=exec_die"],
+        &["events", "--since", "1m", "--until", &until, "--filter", "label=zz", "--format", "{{.Action}}"],
+        // Errors: a bad filter from the daemon; a template that does not parse.
+        &["events", "--until", &until, "--filter", "bogus=1"],
+        &["events", "--until", &until, "--filter", "nonsense"],
+        &["events", "--until", &until, "--format", "{{.Type"],
+    ] {
+        same(&d, args);
+    }
+    // The default line: RFC 3339 with nanoseconds, then type, action, ID and sorted attributes.
+    let all = ok(cli(
+        &d,
+        &["events", "--since", &since, "--until", &until, "--filter", "event=create", "--filter", "container=ev"],
+    ));
+    let line = all.lines().next().unwrap();
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert!(time.len() == 30 && time.ends_with('Z') && time.as_bytes()[19] == b'.', "{line}");
+    assert!(
+        rest.starts_with("container create ") && rest.ends_with(" (image=localhost/busybox, name=ev, zz=last)"),
+        "{line}"
+    );
+    // A template that fails on a message exits 64, as docker's.
+    let o = cli(&d, &["events", "--until", &until, "--format", "{{.Nope}}"]);
+    assert_eq!(o.status.code(), Some(64), "{}", show(&o));
+    assert!(stderr(&o).starts_with("Error parsing format: template: "), "{}", show(&o));
+}
+
+/// A directory tree as sorted lines: path, kind, permissions, size and file contents.
+fn tree(root: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        let what = if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+            "dir".to_string()
+        } else if m.file_type().is_symlink() {
+            format!("link {}", std::fs::read_link(&p).unwrap().display())
+        } else {
+            format!("file {:?}", std::fs::read_to_string(&p).unwrap_or_default())
+        };
+        out.push(format!("{rel} {what} {:o}", m.permissions().mode() & 0o7777));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn cp_matches_docker() {
+    let d = setup("cli-cp");
+    let script = "mkdir -p /d/sub && echo a > /d/a && echo b > /d/sub/b && chmod 600 /d/sub/b && ln -s a /d/link \
+                  && ln -s /d /dl && echo f > /f && exec sleep 1000";
+    ok(cli(&d, &["run", "-d", "--name", "c1", "localhost/busybox", "sh", "-c", script]));
+    eventually("c1 set up", || cli(&d, &["exec", "c1", "test", "-e", "/f"]).status.success());
+    // From the container: each case with each client into a fresh directory that holds an
+    // existing directory and file; the trees must match.
+    let run_both = |args: &[&str], prepare: &dyn Fn(&std::path::Path)| -> Vec<String> {
+        let mut results = Vec::new();
+        for who in ["docker", "tug"] {
+            let dir = d.dir.join(&format!("cp-{who}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("exist")).unwrap();
+            std::fs::write(dir.join("file"), "old\n").unwrap();
+            prepare(&dir);
+            let mut cmd = if who == "docker" {
+                let mut c = Command::new("docker");
+                c.env("DOCKER_HOST", format!("unix://{}", d.socket.display())).args(args);
+                c
+            } else {
+                cli_cmd(&d, args)
+            };
+            let o = cmd.current_dir(&dir).stdin(Stdio::null()).output().unwrap();
+            let text = show(&o).replace(&dir.display().to_string(), "DIR");
+            results.push(format!("{text}\n{}", tree(&dir).join("\n")));
+        }
+        assert_eq!(results[0], results[1], "cp {args:?}\n--- docker:\n{}\n--- tug:\n{}", results[0], results[1]);
+        results.pop().unwrap().lines().map(str::to_string).collect()
+    };
+    let nothing = |_: &std::path::Path| {};
+    for (src, dst) in [
+        ("c1:/f", "."),
+        ("c1:/f", "new"),
+        ("c1:/f", "exist"),
+        ("c1:/f", "exist/"),
+        ("c1:/f", "file"),
+        ("c1:f", "new/"),
+        ("c1:/d", "."),
+        ("c1:/d", "newd"),
+        ("c1:/d", "exist"),
+        ("c1:/d/", "newd"),
+        ("c1:/d", "file"),
+        ("c1:/d/link", "."),
+        ("c1:/dl", "x"),
+        ("c1:/nosuch", "."),
+        ("c1:/f", "no/such/dir"),
+        ("nosuch:/f", "."),
+        ("c1:/f", "c1:/g"),
+        ("f", "g"),
+    ] {
+        run_both(&["cp", src, dst], &nothing);
+    }
+    let t = run_both(&["cp", "-L", "c1:/d/link", "got"], &nothing);
+    assert!(t.iter().any(|l| l == "got file \"a\\n\" 644"), "{t:?}");
+    // A trailing `/` on a symlink to a directory: the copy is the directory, under the name
+    // asked for. (tugd names the archive's entries after the link's target, `d`; docker's daemon
+    // after the path asked for. tug renames them; only its result is checked here.)
+    for args in [&["container", "cp", "-L", "c1:/dl/", "x"][..], &["cp", "c1:/dl/", "y"]] {
+        let o = cli_cmd(&d, args).current_dir(d.dir.join("cp-tug")).output().unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        let t = tree(&d.dir.join("cp-tug").join(args[args.len() - 1]));
+        assert_eq!(t, [" dir 755", "a file \"a\\n\" 644", "link link a 777", "sub dir 755", "sub/b file \"b\\n\" 600"]);
+    }
+    // A symlink destination is followed.
+    run_both(&["cp", "c1:/f", "tolink"], &|dir| std::os::unix::fs::symlink("exist", dir.join("tolink")).unwrap());
+    // `SRC/.` is the directory's contents: into an existing directory, or as a new one. (tugd
+    // names the archive's entries after the directory rather than `.`, which the docker CLI
+    // passes through; tug brings them in line, so only its result is checked here.)
+    for (dst, at) in [("exist", "exist"), ("newd", "newd")] {
+        let here = d.dir.join("cp-contents");
+        let _ = std::fs::remove_dir_all(&here);
+        std::fs::create_dir_all(here.join("exist")).unwrap();
+        let o = cli_cmd(&d, &["cp", "c1:/d/.", dst]).current_dir(&here).output().unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        let t = tree(&here.join(at));
+        assert_eq!(t, [" dir 755", "a file \"a\\n\" 644", "link link a 777", "sub dir 755", "sub/b file \"b\\n\" 600"]);
+    }
+    // `-` writes the archive itself.
+    let o = cli(&d, &["cp", "c1:/d", "-"]);
+    let tar = d.dir.join("out.tar");
+    std::fs::write(&tar, &o.stdout).unwrap();
+    assert_eq!(tar_list(&tar), ["d/", "d/a", "d/link", "d/sub", "d/sub/b"]);
+
+    // Into the container: a local tree, each case run by both clients against a reset /t.
+    let src = d.dir.join("src");
+    std::fs::create_dir_all(src.join("d/sub")).unwrap();
+    std::fs::write(src.join("d/a"), "a\n").unwrap();
+    std::fs::write(src.join("d/sub/b"), "b\n").unwrap();
+    std::os::unix::fs::symlink("a", src.join("d/link")).unwrap();
+    std::os::unix::fs::symlink("d", src.join("dl")).unwrap();
+    std::fs::write(src.join("f"), "f\n").unwrap();
+    std::os::unix::fs::chown(src.join("f"), Some(1000), Some(1000)).unwrap();
+    let in_container = || -> String {
+        let find = "cd /t && find . | sort | while read f; do echo \"$f $(stat -c '%F %a %s %u' \"$f\")\"; done";
+        ok(cli(&d, &["exec", "c1", "sh", "-c", find]))
+    };
+    let reset = || {
+        ok(cli(&d, &["exec", "c1", "sh", "-c", "rm -rf /t; mkdir -p /t/exist; echo old > /t/file"]));
+    };
+    let to_both = |args: &[&str]| -> String {
+        let mut results = Vec::new();
+        for who in ["docker", "tug"] {
+            reset();
+            let o = if who == "docker" {
+                Command::new("docker")
+                    .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+                    .args(args)
+                    .current_dir(&src)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap()
+            } else {
+                cli_cmd(&d, args).current_dir(&src).stdin(Stdio::null()).output().unwrap()
+            };
+            // docker logs its abandoned tar writer (`time="…" level=error …`) when the copy is
+            // refused; that noise is not part of the result.
+            let shown = show(&o);
+            let text: Vec<&str> = shown.lines().filter(|l| !l.starts_with("time=\"")).collect();
+            results.push(format!("{}\n{}", text.join("\n"), in_container()));
+        }
+        assert_eq!(results[0], results[1], "cp {args:?}\n--- docker:\n{}\n--- tug:\n{}", results[0], results[1]);
+        results.pop().unwrap()
+    };
+    for (s, t) in [
+        ("f", "c1:/t/"),
+        ("f", "c1:/t/new"),
+        ("f", "c1:/t/exist"),
+        ("f", "c1:/t/file"),
+        ("f", "c1:/t/nodir/"),
+        ("d", "c1:/t/"),
+        ("d", "c1:/t/newd"),
+        ("d", "c1:/t/exist"),
+        ("d/.", "c1:/t/exist"),
+        ("d/.", "c1:/t/newd"),
+        ("dl", "c1:/t/exist"),
+        ("dl/", "c1:/t/exist"),
+        ("nosuch", "c1:/t/"),
+        ("f", "c1:/t/no/such/dir"),
+        ("f", "nosuch:/t/"),
+    ] {
+        to_both(&["cp", s, t]);
+    }
+    let r = to_both(&["cp", "-L", "dl", "c1:/t/exist"]);
+    assert!(r.contains("./exist/dl/sub/b regular file"), "{r}");
+    let r = to_both(&["cp", "-a", "f", "c1:/t/"]);
+    assert!(r.contains("./f regular file 644 2 1000"), "{r}");
+    let r = to_both(&["cp", "f", "c1:/t/"]);
+    assert!(r.contains("./f regular file 644 2 0"), "{r}");
+    // A tar on stdin needs a directory destination.
+    let tarball = d.dir.join("in.tar");
+    let st = Command::new("tar").arg("-C").arg(&src).arg("-cf").arg(&tarball).args(["d", "f"]).status().unwrap();
+    assert!(st.success());
+    for dst in ["c1:/t/exist", "c1:/t/file"] {
+        let mut results = Vec::new();
+        for prog in [PathBuf::from("docker"), client_path(&d)] {
+            reset();
+            let o = Command::new(prog)
+                .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+                .args(["cp", "-", dst])
+                .stdin(std::fs::File::open(&tarball).unwrap())
+                .output()
+                .unwrap();
+            results.push(format!("{}\n{}", show(&o), in_container()));
+        }
+        assert_eq!(results[0], results[1]);
+    }
+    // A stopped container works the same way.
+    ok(cli(&d, &["stop", "-t", "0", "c1"]));
+    run_both(&["cp", "c1:/d", "."], &nothing);
+    let o = cli_cmd(&d, &["cp", "f", "c1:/f2"]).current_dir(&src).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let o = cli_cmd(&d, &["cp", "c1:/f2", "-"]).output().unwrap();
+    std::fs::write(&tar, &o.stdout).unwrap();
+    assert_eq!(tar_list(&tar), ["f2"]);
+}
