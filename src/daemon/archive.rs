@@ -123,6 +123,13 @@ fn helper(args: &[String], out: &mut dyn Write) -> Result<(), HelperErr> {
     // A trailing `/` (or `/.`) names what a symlink points to, as Docker resolves it; inside the
     // chroot the resolution cannot leave the container.
     let follow = path.ends_with('/') || path.ends_with("/.");
+    // What the client calls it: the last element of the path as asked (`.` for `d/.`, `dl` for
+    // `dl/`), not of what it resolves to; the client renames entries by this.
+    let asked = if path.ends_with("/.") || path == "." {
+        ".".to_string()
+    } else {
+        clean(&path).file_name().map_or_else(|| "/".to_string(), |n| n.to_string_lossy().into_owned())
+    };
     let mut path = clean(&path);
     if follow {
         if let Ok(p) = std::fs::canonicalize(&path) {
@@ -132,19 +139,19 @@ fn helper(args: &[String], out: &mut dyn Write) -> Result<(), HelperErr> {
     let missing = |e: io::Error| (e.kind() == io::ErrorKind::NotFound, format!("{}: {e}", path.display()));
     match op.as_str() {
         "stat" => {
-            let st = stat_json(&path).map_err(missing)?;
+            let mut st = stat_json(&path).map_err(missing)?;
+            st["name"] = json!(asked);
             writeln!(out, "{st}").map_err(|e| fail(e.to_string()))
         }
         "get" => {
-            let st = stat_json(&path).map_err(missing)?;
+            let mut st = stat_json(&path).map_err(missing)?;
+            st["name"] = json!(asked);
             writeln!(out, "{st}").map_err(|e| fail(e.to_string()))?;
             let name = st["name"].as_str().unwrap_or("").to_string();
             let mut b = tar::Builder::new(out);
-            b.follow_symlinks(false);
-            b.mode(tar::HeaderMode::Complete);
-            let m = std::fs::symlink_metadata(&path).map_err(missing)?;
-            let r = if m.is_dir() { b.append_dir_all(&name, &path) } else { b.append_path_with_name(&path, &name) };
-            r.and_then(|()| b.finish()).map_err(|e| fail(format!("archive {}: {e}", path.display())))
+            write_tree(&mut b, &path, name.as_bytes())
+                .and_then(|()| b.finish())
+                .map_err(|e| fail(format!("archive {}: {e}", path.display())))
         }
         "put" => {
             let meta = std::fs::metadata(&path).map_err(missing)?;
@@ -158,6 +165,92 @@ fn helper(args: &[String], out: &mut dyn Write) -> Result<(), HelperErr> {
         }
         other => Err(fail(format!("tug-archive: unknown operation {other}"))),
     }
+}
+
+/// Writes `path` (and, for a directory, everything under it) as tar entries named `name`,
+/// `name/child`, … exactly as given: `./a` stays `./a` (the tar crate's own path handling would
+/// drop the `.`, and the docker CLI renames `SRC/.` copies by that prefix). Directories end in
+/// `/`; owners, modes and times are kept; symlinks are not followed.
+fn write_tree<W: Write>(b: &mut tar::Builder<W>, path: &Path, name: &[u8]) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::symlink_metadata(path)?;
+    let ft = md.file_type();
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+    let mut full = name.to_vec();
+    if ft.is_dir() && !full.ends_with(b"/") {
+        full.push(b'/');
+    }
+    let kind = if ft.is_dir() {
+        tar::EntryType::Directory
+    } else if ft.is_symlink() {
+        tar::EntryType::Symlink
+    } else if ft.is_file() {
+        tar::EntryType::Regular
+    } else if ft.is_char_device() {
+        tar::EntryType::Char
+    } else if ft.is_block_device() {
+        tar::EntryType::Block
+    } else if ft.is_fifo() {
+        tar::EntryType::Fifo
+    } else {
+        return Ok(()); // sockets have no tar form
+    };
+    h.set_entry_type(kind);
+    if !ft.is_file() {
+        h.set_size(0);
+    }
+    if ft.is_symlink() {
+        let target = std::fs::read_link(path)?;
+        let t = target.as_os_str().as_bytes();
+        if t.len() > 100 {
+            long_entry(b, b'K', t)?;
+        }
+        let n = t.len().min(100);
+        h.as_old_mut().linkname = [0; 100];
+        h.as_old_mut().linkname[..n].copy_from_slice(&t[..n]);
+    }
+    if full.len() > 100 {
+        long_entry(b, b'L', &full)?;
+    }
+    let n = full.len().min(100);
+    h.as_old_mut().name = [0; 100];
+    h.as_old_mut().name[..n].copy_from_slice(&full[..n]);
+    h.set_cksum();
+    if ft.is_file() {
+        b.append(&h, std::fs::File::open(path)?)?;
+    } else {
+        b.append(&h, io::empty())?;
+    }
+    if ft.is_dir() {
+        let mut names: Vec<OsString> =
+            std::fs::read_dir(path)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+        names.sort();
+        for child in names {
+            let mut sub = full.clone();
+            sub.extend_from_slice(child.as_bytes());
+            write_tree(b, &path.join(&child), &sub)?;
+        }
+    }
+    Ok(())
+}
+
+/// A GNU long-name (`L`) or long-link (`K`) entry carrying `value` for the header that follows.
+fn long_entry<W: Write>(b: &mut tar::Builder<W>, kind: u8, value: &[u8]) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    let tag = b"././@LongLink";
+    h.as_old_mut().name[..tag.len()].copy_from_slice(tag);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(value.len() as u64 + 1);
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_cksum();
+    let mut data = value.to_vec();
+    data.push(0);
+    b.append(&h, &data[..])
 }
 
 /// A stopped container's filesystem, assembled in a private mount namespace: the overlay at the
@@ -257,15 +350,14 @@ fn spawn(e: &Engine, id: &str, op: &str, path: &str, flags: &[&str]) -> Result<s
 }
 
 /// Reads the helper's first line: the stat, or its error mapped to Docker's answers.
-fn first_line(e: &Engine, id: &str, path: &str, r: &mut impl BufRead) -> Result<Value, ApiError> {
+fn first_line(id: &str, path: &str, r: &mut impl BufRead) -> Result<Value, ApiError> {
     let mut line = String::new();
     r.read_line(&mut line).map_err(|err| ApiError::internal(format!("archive helper: {err}")))?;
     let v: Value = serde_json::from_str(line.trim())
         .map_err(|_| ApiError::internal(format!("archive helper said {:?}", line.trim())))?;
     if let Some(msg) = v["error"].as_str() {
         if v["missing"].as_bool() == Some(true) {
-            let name = e.containers.find(id).map(|r| r.id).unwrap_or_else(|_| id.to_string());
-            return Err(ApiError::not_found(format!("Could not find the file {path} in container {name}")));
+            return Err(ApiError::not_found(format!("Could not find the file {path} in container {id}")));
         }
         return Err(ApiError::bad_request(msg.to_string()));
     }
@@ -288,7 +380,7 @@ pub fn stat(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResu
     let path = path_param(head)?;
     let mut child = spawn(e, id, "stat", &path, &[])?;
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
-    let res = first_line(e, id, &path, &mut out);
+    let res = first_line(id, &path, &mut out);
     let _ = child.wait();
     let v = res?;
     r.bytes(200, "application/json", b"", &[("X-Docker-Container-Path-Stat", stat_header(&v))])?;
@@ -300,7 +392,7 @@ pub fn get(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResul
     let path = path_param(head)?;
     let mut child = spawn(e, id, "get", &path, &[])?;
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
-    let v = match first_line(e, id, &path, &mut out) {
+    let v = match first_line(id, &path, &mut out) {
         Ok(v) => v,
         Err(err) => {
             let _ = child.wait();
@@ -340,7 +432,7 @@ pub fn put(e: &Engine, id: &str, head: &Head, body: &mut Body<'_>, r: &mut Respo
     let fed = io::copy(body, &mut stdin);
     drop(stdin);
     let _ = body.drain();
-    let res = first_line(e, id, &path, &mut out);
+    let res = first_line(id, &path, &mut out);
     let _ = child.wait();
     res?;
     if let Err(err) = fed {
