@@ -81,6 +81,9 @@ impl Record {
 struct Notify {
     /// Per container: how many exits and removals have happened so far.
     counts: Mutex<HashMap<String, (u64, u64)>>,
+    /// The last exit code seen, kept past the record: a `wait` for `removed` answers with it
+    /// when AutoRemove took the record before the waiter looked.
+    last_exit: Mutex<HashMap<String, i32>>,
     cv: Condvar,
 }
 
@@ -481,6 +484,7 @@ impl Containers {
             // Attachers waiting for this start get EOF, waiters their answer, and AutoRemove
             // happens as after any exit.
             self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r.id);
+            self.note_exit(&r.id, r.state.exit_code);
             self.bump(&r.id, true);
             if host.auto_remove {
                 let _ = self.remove(&r.id, true, true);
@@ -558,6 +562,7 @@ impl Containers {
             for m in r.mounts.iter().filter(|m| m.kind == "volume") {
                 me.events.emit("volume", "unmount", &m.name, &[("container", &r.id), ("driver", "local")], None);
             }
+            me.note_exit(&id, r.state.exit_code);
             me.bump(&id, true);
             if r.config.host_config.as_ref().is_some_and(|h| h.auto_remove) {
                 let _ = me.remove(&id, true, true);
@@ -603,6 +608,15 @@ impl Containers {
         if let Err(e) = self.start_inner(&r.id, false) {
             eprintln!("tugd: restarting {}: {}", r.short_id(), e.message);
         }
+    }
+
+    fn note_exit(&self, id: &str, code: i32) {
+        let mut m = self.notify.last_exit.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: codes of containers long gone are dropped once there are many.
+        if m.len() >= 1024 {
+            m.retain(|k, _| self.dir(k).exists());
+        }
+        m.insert(id.to_string(), code);
     }
 
     fn bump(&self, id: &str, exit: bool) {
@@ -657,13 +671,17 @@ impl Containers {
                         }
                     }
                 }
-                None if cond == "removed" => return Ok(last_code),
+                None if cond == "removed" => {
+                    let known = self.notify.last_exit.lock().unwrap_or_else(|e| e.into_inner()).get(&id).copied();
+                    return Ok(known.unwrap_or(last_code));
+                }
                 None => return Err(ApiError::not_found(format!("No such container: {key}"))),
             }
             c = self.notify.counts.lock().unwrap_or_else(|e| e.into_inner());
         }
         drop(c);
-        Ok(self.load(&id).map_or(last_code, |r| r.state.exit_code))
+        let known = self.notify.last_exit.lock().unwrap_or_else(|e| e.into_inner()).get(&id).copied();
+        Ok(self.load(&id).map_or(known.unwrap_or(last_code), |r| r.state.exit_code))
     }
 
     /// Records that the user stopped the container, so restart policies leave it down.

@@ -443,13 +443,21 @@ fn containers_outlive_a_killed_daemon() {
     let _turn = serial();
     let mut d = daemon_with_busybox("live");
     // Twenty containers count to 60 at 10 lines a second and exit with their own code; one sleeps.
+    // They all begin together when `go` appears in a shared directory, however long creating
+    // them took on a loaded machine.
+    let sig = d.dir.join("sig");
+    std::fs::create_dir_all(&sig).unwrap();
+    let sig_mount = format!("{}:/sig", sig.display());
+    let wait_go = "while [ ! -e /sig/go ]; do sleep 0.05; done";
     for i in 0..20 {
-        let script = format!("for n in $(seq 1 60); do echo $n; sleep 0.1; done; exit {i}");
-        ok(d.docker(&["run", "-d", "--name", &format!("c{i}"), IMG, "sh", "-c", &script]));
+        let script = format!("{wait_go}; for n in $(seq 1 60); do echo $n; sleep 0.1; done; exit {i}");
+        ok(d.docker(&["run", "-d", "--name", &format!("c{i}"), "-v", &sig_mount, IMG, "sh", "-c", &script]));
     }
     ok(d.docker(&["run", "-d", "--name", "long", IMG, "sleep", "1000"]));
-    ok(d.docker(&["run", "-d", "--name", "quick", IMG, "sh", "-c", "sleep 1; exit 7"]));
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    let quick = format!("{wait_go}; sleep 1; exit 7");
+    ok(d.docker(&["run", "-d", "--name", "quick", "-v", &sig_mount, IMG, "sh", "-c", &quick]));
+    std::fs::write(sig.join("go"), "").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     // Down for 1.5 s: `quick` exits while no daemon runs; its code must still be recorded.
     d.kill9_and_restart(std::time::Duration::from_millis(1500));
     // Still running after the daemon's death, and seen by the new daemon.
@@ -1184,7 +1192,17 @@ fn crashes_midway_are_repaired_at_the_next_start() {
         assert!(setup(point, &d).status.success(), "{point}: set-up failed\n{}", d.log());
         let o = op(point, &d);
         assert!(!o.status.success(), "{point}: the daemon did not crash: {}", stdout(&o));
-        assert!(d.try_http(b"GET /_ping HTTP/1.1\r\nConnection: close\r\n\r\n").is_err(), "{point}: still up");
+        // The daemon died of its own SIGKILL at that point (not of anything else).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = d.child.as_mut().unwrap().try_wait().unwrap() {
+                break st;
+            }
+            assert!(std::time::Instant::now() < deadline, "{point}: still up: {}\n{}", stderr(&o), d.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "{point}: {status:?}\n{}\n{}", stderr(&o), d.log());
         d.kill9_and_restart_after(|| {});
         let root = d.dir.join("root");
         // Listing works, and the operation, done again, succeeds.
