@@ -277,23 +277,43 @@ fn registry_settings(e: &Engine) -> Settings {
     Settings { insecure: c.insecure_registries.clone(), mirrors: c.registry_mirrors.clone() }
 }
 
-/// A progress stream: one JSON message per chunk. A failed write (the client went away) sets
-/// `cancel`, which stops the transfer behind it.
-struct Progress<'a, 'b> {
-    w: Mutex<Chunked<'a>>,
-    cancel: &'b AtomicBool,
+/// A progress stream: one JSON message per chunk, its headers sent with the first message (so an
+/// error before any progress is an HTTP error, as dockerd answers). A failed write (the client
+/// went away) sets `cancel`, which stops the transfer behind it.
+struct Progress<'a, 'b, 'c> {
+    r: Mutex<&'b mut Responder<'a>>,
+    cancel: &'c AtomicBool,
 }
 
-impl Progress<'_, '_> {
+impl<'a, 'b, 'c> Progress<'a, 'b, 'c> {
+    fn new(r: &'b mut Responder<'a>, cancel: &'c AtomicBool) -> Self {
+        Progress { r: Mutex::new(r), cancel }
+    }
+
     fn send(&self, m: Value) {
-        let mut w = self.w.lock().unwrap_or_else(|p| p.into_inner());
-        if w.write_all(format!("{m}\r\n").as_bytes()).is_err() {
+        let mut r = self.r.lock().unwrap_or_else(|p| p.into_inner());
+        if !r.sent() && r.stream(200, "application/json", &[]).is_err() {
+            self.cancel.store(true, Ordering::Relaxed);
+            return;
+        }
+        if Chunked::new(r.w).write_all(format!("{m}\r\n").as_bytes()).is_err() {
             self.cancel.store(true, Ordering::Relaxed);
         }
     }
 
-    fn error(&self, msg: &str) {
-        self.send(json!({"errorDetail": {"message": msg}, "error": msg}));
+    /// Ends the answer: an error goes in-stream once progress was sent, else as the status.
+    fn finish(self, result: Result<(), Error>) -> ApiResult {
+        let r = self.r.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = result {
+            if !r.sent() {
+                return Err(api_error(&err));
+            }
+            let msg = err.to_string();
+            let m = json!({"errorDetail": {"message": msg}, "error": msg});
+            let _ = Chunked::new(r.w).write_all(format!("{m}\r\n").as_bytes());
+        }
+        Chunked::new(r.w).finish()?;
+        Ok(())
     }
 }
 
@@ -314,7 +334,7 @@ fn pull(e: &Engine, from: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult
     };
     let settings = registry_settings(e);
     let cancel = AtomicBool::new(false);
-    let progress = Progress { w: Mutex::new(r.stream(200, "application/json", &[])?), cancel: &cancel };
+    let progress = Progress::new(r, &cancel);
     let req = PullRequest {
         reference: reference.clone(),
         platform,
@@ -322,19 +342,15 @@ fn pull(e: &Engine, from: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult
         settings: &settings,
         cancel: &cancel,
     };
-    match e.images.pull(&req, &|m| progress.send(m)) {
+    let res = e.images.pull(&req, &|m| progress.send(m));
+    match &res {
         Ok(_) => {
             let shown = reference.familiar();
             e.events.emit("image", "pull", &shown, &[("name", &reference.familiar_name())], None);
         }
-        Err(err) => {
-            eprintln!("tugd: pull {}: {err}", reference.familiar());
-            progress.error(&err.to_string());
-        }
+        Err(err) => eprintln!("tugd: pull {}: {err}", reference.familiar()),
     }
-    let w = progress.w.into_inner().unwrap_or_else(|p| p.into_inner());
-    w.finish()?;
-    Ok(())
+    progress.finish(res.map(|_| ()))
 }
 
 /// `POST /images/{name}/push?tag=` with `X-Registry-Auth`.
@@ -342,7 +358,7 @@ pub fn push(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiRe
     let tag = head.param("tag").filter(|t| !t.is_empty()).map(str::to_string);
     let settings = registry_settings(e);
     let cancel = AtomicBool::new(false);
-    let progress = Progress { w: Mutex::new(r.stream(200, "application/json", &[])?), cancel: &cancel };
+    let progress = Progress::new(r, &cancel);
     let req = PushRequest {
         name: name.to_string(),
         tag,
@@ -350,21 +366,17 @@ pub fn push(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiRe
         settings: &settings,
         cancel: &cancel,
     };
-    match e.images.push(&req, &|m| progress.send(m)) {
+    let res = e.images.push(&req, &|m| progress.send(m));
+    match &res {
         Ok(pushed) => {
             for p in pushed {
                 let id = p.reference.familiar();
                 e.events.emit("image", "push", &id, &[("name", &p.reference.familiar_name())], None);
             }
         }
-        Err(err) => {
-            eprintln!("tugd: push {name}: {err}");
-            progress.error(&err.to_string());
-        }
+        Err(err) => eprintln!("tugd: push {name}: {err}"),
     }
-    let w = progress.w.into_inner().unwrap_or_else(|p| p.into_inner());
-    w.finish()?;
-    Ok(())
+    progress.finish(res.map(|_| ()))
 }
 
 /// `POST /auth` (`docker login`): checks the credentials against the registry's `/v2/`.

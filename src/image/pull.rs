@@ -176,8 +176,6 @@ impl ImageStore {
     /// Pulls `req.reference` into the store, reporting progress messages to `progress`.
     pub fn pull(&self, req: &PullRequest<'_>, progress: &(dyn Fn(Value) + Sync)) -> Result<Pulled, Error> {
         let r = &req.reference;
-        let shown_ref = r.digest.as_ref().map(|d| d.to_string()).or(r.tag.clone()).unwrap_or_default();
-        progress(message(&format!("Pulling from {}", r.path), Some(&shown_ref), None));
         let scopes = vec![format!("repository:{}:pull", r.path)];
         let eps = endpoints(req.settings, &r.domain);
         let mut last = None;
@@ -217,6 +215,9 @@ impl ImageStore {
         let wanted = r.digest.as_ref().map(|d| d.to_string()).or(r.tag.clone()).unwrap_or_default();
         let (mut bytes, mut media) = fetch_manifest(s, r, &wanted)?;
         let top = Digest::of(&bytes);
+        // As dockerd: this first message comes after the manifest, so failing to get one is an
+        // error answer rather than a message in a stream.
+        progress(message(&format!("Pulling from {}", r.path), Some(&wanted), None));
         if let Some(d) = &r.digest {
             if d != &top {
                 return Err(Error::InvalidInput(format!(
