@@ -356,7 +356,12 @@ static VERBS: &[Verb] = &[
     Verb {
         names: &[&["pull"], &["image", "pull"]],
         usage: "[OPTIONS] NAME[:TAG|@DIGEST]",
-        flags: &[b("all-tags", Some('a')), b("quiet", Some('q')), v("platform", None), b("disable-content-trust", None)],
+        flags: &[
+            b("all-tags", Some('a')),
+            b("quiet", Some('q')),
+            v("platform", None),
+            b("disable-content-trust", None),
+        ],
         interspersed: true,
         arity: Arity::Exactly(1),
         run: registry::pull,
@@ -364,7 +369,12 @@ static VERBS: &[Verb] = &[
     Verb {
         names: &[&["push"], &["image", "push"]],
         usage: "[OPTIONS] NAME[:TAG]",
-        flags: &[b("all-tags", Some('a')), b("quiet", Some('q')), v("platform", None), b("disable-content-trust", None)],
+        flags: &[
+            b("all-tags", Some('a')),
+            b("quiet", Some('q')),
+            v("platform", None),
+            b("disable-content-trust", None),
+        ],
         interspersed: true,
         arity: Arity::Exactly(1),
         run: registry::push,

@@ -30,7 +30,9 @@ fn load_config() -> Result<Value, Error> {
     let path = config_dir().join("config.json");
     match std::fs::read(&path) {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::msg(format!("loading config file {}: {e}", path.display()))),
+        Ok(b) => {
+            serde_json::from_slice(&b).map_err(|e| Error::msg(format!("loading config file {}: {e}", path.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(e) => Err(Error::msg(format!("loading config file {}: {e}", path.display()))),
     }
@@ -154,9 +156,7 @@ pub fn login(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
     if user.is_empty() && password.is_empty() {
         match stored {
             Some((u, pw)) => (user, password) = (u, pw),
-            None => {
-                return Err(Error::msg("Error: Cannot perform an interactive login from a non TTY device"))
-            }
+            None => return Err(Error::msg("Error: Cannot perform an interactive login from a non TTY device")),
         }
     }
     if user.is_empty() {

@@ -188,7 +188,12 @@ pub enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
     /// `len` bytes of a file from `offset`, reporting each read's running total to `progress`.
-    File { path: &'a Path, offset: u64, len: u64, progress: &'a (dyn Fn(u64) + Sync) },
+    File {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+        progress: &'a (dyn Fn(u64) + Sync),
+    },
 }
 
 /// A response: status, headers, and the body still to be read.
@@ -606,7 +611,9 @@ mod tests {
         assert_eq!(base64_encode(b"alice:s3cret"), "YWxpY2U6czNjcmV0");
         assert_eq!(base64_encode(b"ab"), "YWI=");
         assert_eq!(base64_decode("YWI").unwrap(), b"ab");
-        let h = base64_encode(br#"{"username":"u","password":"p?>","serveraddress":"h:1"}"#).replace('+', "-").replace('/', "_");
+        let h = base64_encode(br#"{"username":"u","password":"p?>","serveraddress":"h:1"}"#)
+            .replace('+', "-")
+            .replace('/', "_");
         let a = AuthConfig::from_header(Some(&h)).unwrap();
         assert_eq!((a.username.as_str(), a.server_address.as_str()), ("u", "h:1"));
         assert!(AuthConfig::from_header(Some("e30=")).is_none(), "{{}} is anonymous");

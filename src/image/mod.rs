@@ -41,9 +41,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotFound(m) | Error::Conflict(m) | Error::InvalidInput(m) | Error::Io(m) | Error::Unauthorized(m) => {
-                f.write_str(m)
-            }
+            Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::InvalidInput(m)
+            | Error::Io(m)
+            | Error::Unauthorized(m) => f.write_str(m),
         }
     }
 }

@@ -232,10 +232,8 @@ impl ImageStore {
                 .map_err(|e| Error::InvalidInput(format!("invalid manifest list {top}: {e}")))?;
             let descs: Vec<Descriptor> = serde_json::from_value(list["manifests"].clone())
                 .map_err(|e| Error::InvalidInput(format!("invalid manifest list {top}: {e}")))?;
-            let pick = descs
-                .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
-                .ok_or_else(|| {
+            let pick =
+                descs.iter().find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p))).ok_or_else(|| {
                     Error::NotFound(format!("no matching manifest for {platform} in the manifest list entries"))
                 })?;
             let d = Digest::parse(&pick.digest).map_err(Error::InvalidInput)?;
@@ -248,7 +246,11 @@ impl ImageStore {
         }
         let manifest = Manifest::parse(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", r.familiar())))?;
         if media.is_empty() || media == "application/json" || media.starts_with("text/") {
-            media = if manifest.media_type.is_empty() { MEDIA_OCI_MANIFEST.to_string() } else { manifest.media_type.clone() };
+            media = if manifest.media_type.is_empty() {
+                MEDIA_OCI_MANIFEST.to_string()
+            } else {
+                manifest.media_type.clone()
+            };
         }
         if !media.contains("manifest") {
             return Err(Error::InvalidInput(format!("{}: unsupported manifest type {media}", r.familiar())));
@@ -269,9 +271,8 @@ impl ImageStore {
             let named = refs.iter().all(|want| {
                 entries.iter().any(|e| e.reference.as_ref() == Some(want) && e.manifest == manifest_digest)
             });
-            let complete = manifest.layers.iter().all(|l| {
-                Digest::parse(&l.digest).is_ok_and(|d| self.layout.blob(&d).exists())
-            });
+            let complete =
+                manifest.layers.iter().all(|l| Digest::parse(&l.digest).is_ok_and(|d| self.layout.blob(&d).exists()));
             if named && complete {
                 drop(entries);
                 return finish(Pulled { id: config_digest, digest: top.clone(), updated: false });
@@ -428,7 +429,8 @@ impl ImageStore {
         let ioe = |e: io::Error| Error::io(format!("ingest {d}"), e);
         // Two tries: a resumed file whose old part turns out corrupt is fetched again whole.
         for attempt in 0..2 {
-            let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(ioe)?;
+            let mut f =
+                OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(ioe)?;
             let mut have = f.metadata().map_err(ioe)?.len();
             if have > size || attempt > 0 {
                 f.set_len(0).map_err(ioe)?;

@@ -101,7 +101,8 @@ impl ImageStore {
         let _g = SOURCES.lock().unwrap_or_else(|p| p.into_inner());
         let dir = self.layout.distribution_dir().join("sources");
         let path = dir.join(d.hex());
-        let mut list: Vec<Source> = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let mut list: Vec<Source> =
+            fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let s = Source { registry: registry.to_string(), repository: repository.to_string() };
         if list.first() == Some(&s) {
             return;
@@ -189,7 +190,11 @@ impl ImageStore {
             let manifest = Manifest::parse(&manifest_bytes).map_err(Error::InvalidInput)?;
             let media = {
                 let entries = self.lock();
-                entries.iter().find(|e| e.manifest == img.manifest).map(|e| e.desc.media_type.clone()).unwrap_or_default()
+                entries
+                    .iter()
+                    .find(|e| e.manifest == img.manifest)
+                    .map(|e| e.desc.media_type.clone())
+                    .unwrap_or_default()
             };
             let media = if !manifest.media_type.is_empty() {
                 manifest.media_type.clone()
@@ -298,8 +303,7 @@ impl ImageStore {
         }
         // The config: no progress line of its own, as dockerd.
         let cd = Digest::parse(&manifest.config.digest).map_err(Error::InvalidInput)?;
-        let config =
-            Upload { id: String::new(), digest: cd, size: manifest.config.size, media_type: String::new() };
+        let config = Upload { id: String::new(), digest: cd, size: manifest.config.size, media_type: String::new() };
         self.push_blob(s, r, &config, &|_| {}, req.cancel)?;
         // The manifest, rewritten only if a layer was compressed for the push.
         let changed = layers.iter().any(|(i, up)| manifest.layers[*i].digest != up.digest.as_str());
@@ -402,7 +406,8 @@ impl ImageStore {
         if size <= MONOLITHIC_MAX {
             let p = |n: u64| report(n);
             let payload = Payload::File { path: &path, offset: 0, len: size, progress: &p };
-            let resp = s.request("PUT", &with_digest(&loc), &[("Content-Type", "application/octet-stream")], payload)?;
+            let resp =
+                s.request("PUT", &with_digest(&loc), &[("Content-Type", "application/octet-stream")], payload)?;
             if resp.status().as_u16() != 201 {
                 let (_, _, text) = registry_error(resp);
                 return Err(Error::Io(format!("uploading {d}: {text}")));

@@ -222,16 +222,14 @@ fn round_trip(d: &Daemon, work: &Dir, host: &str) {
         .to_string();
     // The stored layer was uncompressed (docker load of a plain save): it went out gzip'd.
     let port: u16 = host.rsplit(':').next().unwrap().parse().unwrap();
-    let (st, _, body) = http_get(
-        port,
-        "/v2/test/busybox/manifests/1",
-        &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
-    );
+    let (st, _, body) =
+        http_get(port, "/v2/test/busybox/manifests/1", &[("Accept", "application/vnd.oci.image.manifest.v1+json")]);
     assert_eq!(st, 200);
     assert_eq!(digest(&body), pushed_digest);
     let m: Value = serde_json::from_slice(&body).unwrap();
     assert!(m["layers"][0]["mediaType"].as_str().unwrap().ends_with("+gzip"), "{m}");
-    let (st, _, blob) = http_get(port, &format!("/v2/test/busybox/blobs/{}", m["layers"][0]["digest"].as_str().unwrap()), &[]);
+    let (st, _, blob) =
+        http_get(port, &format!("/v2/test/busybox/blobs/{}", m["layers"][0]["digest"].as_str().unwrap()), &[]);
     assert_eq!((st, &blob[..2]), (200, &[0x1f, 0x8b][..]));
 
     let again = ok(d.docker(&["push", &img]));
@@ -277,7 +275,17 @@ fn docker_cli_push_pull_run_with_tug_registry() {
     // Pull and push events.
     let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
     let until = until.to_string();
-    let ev = ok(d.docker(&["events", "--since", "0", "--until", &until, "--filter", "type=image", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.TimeNano}}"]));
+    let ev = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{.TimeNano}}",
+    ]));
     let host = format!("127.0.0.1:{}", reg.port);
     assert!(ev.contains(&format!("push {host}/test/busybox:1")), "{ev}");
     assert!(ev.contains(&format!("pull {host}/test/busybox:1")), "{ev}");
@@ -530,14 +538,17 @@ fn pull_resumes_after_kill9_with_range() {
     let out = ok(d.docker(&["pull", &via]));
     assert!(out.contains("Downloaded newer image"), "{out}");
     let sent = proxy.request_text();
-    assert!(sent.contains(&format!("Range: bytes={total}-")) || sent.contains(&format!("range: bytes={total}-")), "{sent}");
+    assert!(
+        sent.contains(&format!("Range: bytes={total}-")) || sent.contains(&format!("range: bytes={total}-")),
+        "{sent}"
+    );
     let served = proxy.served.load(Ordering::Relaxed);
     let layer_size = 64u64 << 20;
     assert!(
         served < layer_size - total + (1 << 20),
         "only the rest is fetched: served {served} after {total} of ~{layer_size} bytes"
     );
-    assert!(d.log().contains(&format!("resuming")), "{}", d.log());
+    assert!(d.log().contains("resuming sha256:") && d.log().contains(&format!("at byte {total}")), "{}", d.log());
     let inspect: Value = serde_json::from_str(&ok(d.docker(&["image", "inspect", &via]))).unwrap();
     assert_eq!(inspect[0]["Id"], id.as_str());
     let sum = ok(d.docker(&["run", "--rm", "--network", "none", &via, "sha256sum", "/big.bin"]));
@@ -621,7 +632,12 @@ impl Fake {
                         let challenge = format!(
                             "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n"
                         );
-                        (401, "application/json", br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(), challenge)
+                        (
+                            401,
+                            "application/json",
+                            br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+                            challenge,
+                        )
                     } else if path == "/v2/" {
                         (200, "application/json", b"{}".to_vec(), String::new())
                     } else if path == "/v2/fake/img/manifests/good" {
@@ -635,7 +651,12 @@ impl Fake {
                     {
                         (200, "application/octet-stream", layer.clone(), String::new())
                     } else {
-                        (404, "application/json", br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_vec(), String::new())
+                        (
+                            404,
+                            "application/json",
+                            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_vec(),
+                            String::new(),
+                        )
                     };
                     let head = format!(
                         "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}\r\n",
@@ -698,5 +719,9 @@ fn bearer_token_and_a_wrong_digest_changes_nothing() {
     // Unknown manifest: an error answer, exit code 1.
     let o = d.docker(&["pull", &format!("{host}/fake/img:missing")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains(&format!("manifest for {host}/fake/img:missing not found: manifest unknown")), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("manifest for {host}/fake/img:missing not found: manifest unknown")),
+        "{}",
+        stderr(&o)
+    );
 }
