@@ -8,6 +8,10 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export TUG_COMMIT="$commit"
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
     target=x86_64-unknown-linux-musl
+    # ring (TLS for the registry client) compiles C and assembly: with musl's gcc wrapper.
+    if [ -z "${CC_x86_64_unknown_linux_musl:-}" ] && command -v musl-gcc >/dev/null 2>&1; then
+        export CC_x86_64_unknown_linux_musl=musl-gcc
+    fi
     cargo build --release --locked --target "$target" >&2
 else
     target=x86_64-unknown-linux-gnu

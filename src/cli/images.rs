@@ -369,29 +369,13 @@ pub fn tagged(r: &str) -> String {
     }
 }
 
-/// The fully qualified repository name: `busybox` → `docker.io/library/busybox`.
-pub fn normalize(name: &str) -> String {
-    let first = name.split('/').next().unwrap_or("");
-    if name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
-        name.to_string()
-    } else if name.contains('/') {
-        format!("docker.io/{name}")
-    } else {
-        format!("docker.io/library/{name}")
-    }
-}
-
-/// `POST /images/create?fromImage=&tag=`, progress to stderr.
+/// `POST /images/create?fromImage=&tag=`, progress to stderr (the pull `run` and `create` do).
 pub fn pull(ctx: &Ctx, r: &str, quiet: bool) -> Result<(), Error> {
-    let (name, tag, digest) = split_ref(r);
-    let name = normalize(&name);
-    let tag = digest.or(tag).unwrap_or_else(|| "latest".into());
-    let path = format!("/images/create?{}", query(&[("fromImage", name), ("tag", tag)]));
-    let resp = ctx.client.request("POST", &path, Body::None)?;
+    let reference = crate::image::reference::Reference::parse(r).map_err(Error::msg)?;
     if quiet {
-        stream::json_messages(resp, &mut std::io::sink(), |_| {})
+        super::registry::pull_image(ctx, &reference, None, &mut std::io::sink())
     } else {
-        stream::json_messages(resp, &mut std::io::stderr(), |_| {})
+        super::registry::pull_image(ctx, &reference, None, &mut std::io::stderr())
     }
 }
 
@@ -404,9 +388,6 @@ mod tests {
         assert_eq!(split_ref("localhost:5000/a/b:1"), ("localhost:5000/a/b".into(), Some("1".into()), None));
         assert_eq!(split_ref("localhost:5000/a"), ("localhost:5000/a".into(), None, None));
         assert_eq!(tagged("nosuch/img"), "nosuch/img:latest");
-        assert_eq!(normalize("busybox"), "docker.io/library/busybox");
-        assert_eq!(normalize("localhost/busybox"), "localhost/busybox");
-        assert_eq!(normalize("a/b"), "docker.io/a/b");
         assert_eq!(tagged("docker.io/library/busybox:1"), "busybox:1");
         let img = json!({"Id": "sha256:63aa08cecdf4c2c063fd", "RepoTags": ["foo:1", "localhost/busybox:latest", "foo:2"],
             "RepoDigests": ["foo@sha256:aa"], "Created": 0, "Size": 1981234, "Containers": -1});

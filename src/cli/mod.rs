@@ -20,6 +20,7 @@ mod images;
 mod inspect;
 mod port;
 mod ps;
+mod registry;
 mod run;
 mod stats;
 mod stream;
@@ -522,6 +523,48 @@ static VERBS: &[Verb] = &[
         interspersed: true,
         arity: Arity::None,
         run: volume::prune,
+    },
+    Verb {
+        names: &[&["pull"], &["image", "pull"]],
+        usage: "[OPTIONS] NAME[:TAG|@DIGEST]",
+        flags: &[
+            b("all-tags", Some('a')),
+            b("quiet", Some('q')),
+            v("platform", None),
+            b("disable-content-trust", None),
+        ],
+        interspersed: true,
+        arity: Arity::Exactly(1),
+        run: registry::pull,
+    },
+    Verb {
+        names: &[&["push"], &["image", "push"]],
+        usage: "[OPTIONS] NAME[:TAG]",
+        flags: &[
+            b("all-tags", Some('a')),
+            b("quiet", Some('q')),
+            v("platform", None),
+            b("disable-content-trust", None),
+        ],
+        interspersed: true,
+        arity: Arity::Exactly(1),
+        run: registry::push,
+    },
+    Verb {
+        names: &[&["login"]],
+        usage: "[OPTIONS] [SERVER]",
+        flags: &[v("username", Some('u')), v("password", Some('p')), b("password-stdin", None)],
+        interspersed: true,
+        arity: Arity::Range(0, 1),
+        run: registry::login,
+    },
+    Verb {
+        names: &[&["logout"]],
+        usage: "[SERVER]",
+        flags: &[],
+        interspersed: true,
+        arity: Arity::Range(0, 1),
+        run: registry::logout,
     },
     Verb {
         names: &[&["version"]],

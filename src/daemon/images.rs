@@ -1,12 +1,19 @@
-//! Image routes: list, inspect, history, tag, remove, prune, load, save, import.
+//! Image routes: list, inspect, history, tag, remove, prune, load, save, import, pull, push, and
+//! `POST /auth` (login), which checks credentials against a registry.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
 use super::api::{ApiError, ApiResult, Responder};
-use super::http::{Body, Head};
+use super::http::{Body, Chunked, Head};
 use super::Engine;
+use crate::image::distribution::{domain_of_server, endpoints, AuthConfig, Session, Settings, HUB_AUTH_ADDRESS};
+use crate::image::pull::{Platform, PullRequest};
+use crate::image::push::PushRequest;
+use crate::image::reference::Reference;
 use crate::image::store::Deleted;
 use crate::image::Error;
 
@@ -17,6 +24,7 @@ pub fn api_error(e: &Error) -> ApiError {
         Error::Conflict(m) => ApiError::conflict(m.clone()),
         Error::InvalidInput(m) => ApiError::bad_request(m.clone()),
         Error::Io(m) => ApiError::internal(m.clone()),
+        Error::Unauthorized(m) => ApiError::new(401, m.clone()),
     }
 }
 
@@ -141,7 +149,7 @@ pub fn tag(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiRes
         None => repo.to_string(),
     };
     e.images.tag(name, &target).map_err(|x| api_error(&x))?;
-    let shown = crate::image::reference::Reference::parse(&target).map(|r| r.familiar()).unwrap_or(target.clone());
+    let shown = Reference::parse(&target).map(|r| r.familiar()).unwrap_or(target.clone());
     image_event(e, name, "tag", &shown);
     r.empty(201)?;
     Ok(())
@@ -228,18 +236,12 @@ pub fn save(e: &Engine, names: Vec<String>, r: &mut Responder<'_>) -> ApiResult 
     Ok(())
 }
 
-/// `POST /images/create?fromSrc=-&repo=&tag=&changes=…`: `docker import`; `fromImage` (pull)
-/// needs a registry, which is not served yet.
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=…` (`docker import`), or with `fromImage`
+/// a pull from a registry.
 pub fn create(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
     if let Some(from) = head.param("fromImage") {
-        let tag = head.param("tag").unwrap_or("latest");
         let _ = body.drain();
-        // Docker answers a pull it cannot do inside the progress stream.
-        let mut w = r.stream(200, "application/json", &[])?;
-        let msg = format!("pull access denied for {from}:{tag}: no registry is reachable from this daemon yet (load the image with docker load)");
-        w.write_all(format!("{}\r\n", json!({"errorDetail": {"message": msg}, "error": msg})).as_bytes())?;
-        w.finish()?;
-        return Ok(());
+        return pull(e, from, head, r);
     }
     if head.param("fromSrc") != Some("-") {
         return Err(ApiError::bad_request("only fromSrc=- (the request body) is supported for import"));
@@ -266,5 +268,128 @@ pub fn create(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_
         }
     }
     w.finish()?;
+    Ok(())
+}
+
+/// The registry settings of the daemon's configuration (file and flags).
+fn registry_settings(e: &Engine) -> Settings {
+    let c = e.config.lock().unwrap_or_else(|p| p.into_inner());
+    Settings { insecure: c.insecure_registries.clone(), mirrors: c.registry_mirrors.clone() }
+}
+
+/// A progress stream: one JSON message per chunk, its headers sent with the first message (so an
+/// error before any progress is an HTTP error, as dockerd answers). A failed write (the client
+/// went away) sets `cancel`, which stops the transfer behind it.
+struct Progress<'a, 'b, 'c> {
+    r: Mutex<&'b mut Responder<'a>>,
+    cancel: &'c AtomicBool,
+}
+
+impl<'a, 'b, 'c> Progress<'a, 'b, 'c> {
+    fn new(r: &'b mut Responder<'a>, cancel: &'c AtomicBool) -> Self {
+        Progress { r: Mutex::new(r), cancel }
+    }
+
+    fn send(&self, m: Value) {
+        let mut r = self.r.lock().unwrap_or_else(|p| p.into_inner());
+        if !r.sent() && r.stream(200, "application/json", &[]).is_err() {
+            self.cancel.store(true, Ordering::Relaxed);
+            return;
+        }
+        if Chunked::new(r.w).write_all(format!("{m}\r\n").as_bytes()).is_err() {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the answer: an error goes in-stream once progress was sent, else as the status.
+    fn finish(self, result: Result<(), Error>) -> ApiResult {
+        let r = self.r.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = result {
+            if !r.sent() {
+                return Err(api_error(&err));
+            }
+            let msg = err.to_string();
+            let m = json!({"errorDetail": {"message": msg}, "error": msg});
+            let _ = Chunked::new(r.w).write_all(format!("{m}\r\n").as_bytes());
+        }
+        Chunked::new(r.w).finish()?;
+        Ok(())
+    }
+}
+
+/// `POST /images/create?fromImage=&tag=&platform=` with `X-Registry-Auth`: pulls, streaming
+/// dockerd's progress messages; failures are reported in the stream.
+fn pull(e: &Engine, from: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let tag = head.param("tag").filter(|t| !t.is_empty());
+    // The CLI sends a digest as the tag (`fromImage=x&tag=sha256:…`).
+    let joined = match tag {
+        Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None => from.to_string(),
+    };
+    let reference = Reference::parse(&joined).map_err(ApiError::bad_request)?;
+    let platform = match head.param("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(Platform::parse(p).map_err(|x| api_error(&x))?),
+        None => None,
+    };
+    let settings = registry_settings(e);
+    let cancel = AtomicBool::new(false);
+    let progress = Progress::new(r, &cancel);
+    let req = PullRequest {
+        reference: reference.clone(),
+        platform,
+        auth: AuthConfig::from_header(head.header("X-Registry-Auth")),
+        settings: &settings,
+        cancel: &cancel,
+    };
+    let res = e.images.pull(&req, &|m| progress.send(m));
+    match &res {
+        Ok(_) => {
+            let shown = reference.familiar();
+            e.events.emit("image", "pull", &shown, &[("name", &reference.familiar_name())], None);
+        }
+        Err(err) => eprintln!("tugd: pull {}: {err}", reference.familiar()),
+    }
+    progress.finish(res.map(|_| ()))
+}
+
+/// `POST /images/{name}/push?tag=` with `X-Registry-Auth`.
+pub fn push(e: &Engine, name: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
+    let tag = head.param("tag").filter(|t| !t.is_empty()).map(str::to_string);
+    let settings = registry_settings(e);
+    let cancel = AtomicBool::new(false);
+    let progress = Progress::new(r, &cancel);
+    let req = PushRequest {
+        name: name.to_string(),
+        tag,
+        auth: AuthConfig::from_header(head.header("X-Registry-Auth")),
+        settings: &settings,
+        cancel: &cancel,
+    };
+    let res = e.images.push(&req, &|m| progress.send(m));
+    match &res {
+        Ok(pushed) => {
+            for p in pushed {
+                let id = p.reference.familiar();
+                e.events.emit("image", "push", &id, &[("name", &p.reference.familiar_name())], None);
+            }
+        }
+        Err(err) => eprintln!("tugd: push {name}: {err}"),
+    }
+    progress.finish(res.map(|_| ()))
+}
+
+/// `POST /auth` (`docker login`): checks the credentials against the registry's `/v2/`.
+pub fn auth(e: &Engine, body: &mut Body<'_>, r: &mut Responder<'_>) -> ApiResult {
+    let data = body.read_all(1 << 20)?;
+    let a: AuthConfig =
+        serde_json::from_slice(&data).map_err(|x| ApiError::bad_request(format!("invalid auth configuration: {x}")))?;
+    let server = if a.server_address.is_empty() { HUB_AUTH_ADDRESS.to_string() } else { a.server_address.clone() };
+    let domain = domain_of_server(&server);
+    let a = a.normalised().ok_or_else(|| ApiError::bad_request("a username is required"))?;
+    let eps: Vec<_> = endpoints(&registry_settings(e), &domain).into_iter().filter(|x| !x.mirror).collect();
+    let session = Session::connect(&eps, Some(a), Vec::new()).map_err(|x| api_error(&x))?;
+    session.check_login().map_err(|x| api_error(&x))?;
+    r.json(200, &json!({"Status": "Login Succeeded", "IdentityToken": ""}))?;
     Ok(())
 }

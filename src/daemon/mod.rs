@@ -59,6 +59,12 @@ struct Args {
     /// Allow plain TCP on a non-loopback address (no TLS: anyone who can connect is root).
     #[arg(long = "insecure-tcp")]
     insecure_tcp: bool,
+    /// A registry reachable over plain HTTP: host[:port] or CIDR (repeatable).
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// A Docker Hub mirror, http(s)://host[:port] (repeatable).
+    #[arg(long = "registry-mirror")]
+    registry_mirrors: Vec<String>,
     /// Print the version.
     #[arg(short = 'v', long)]
     version: bool,
@@ -148,10 +154,11 @@ enum Listener {
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let file_cfg = match &a.config_file {
+    let mut file_cfg = match &a.config_file {
         Some(p) => DaemonConfig::load(p)?,
         None => DaemonConfig::default(),
     };
+    add_registry_flags(&mut file_cfg, &a);
     let mut hosts = a.hosts.clone();
     if hosts.is_empty() {
         hosts = file_cfg.hosts.clone();
@@ -224,7 +231,8 @@ fn run(a: Args) -> Result<(), String> {
             Ok(Signal::SIGHUP) => {
                 if let Some(p) = &a.config_file {
                     match DaemonConfig::load(p) {
-                        Ok(c) => {
+                        Ok(mut c) => {
+                            add_registry_flags(&mut c, &a);
                             if let Some(l) = log_opts(&c) {
                                 *engine.containers.log_defaults.lock().unwrap_or_else(|e| e.into_inner()) = l;
                             }
@@ -248,6 +256,20 @@ fn run(a: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&a.pidfile);
     eprintln!("tugd: stopped");
     Ok(())
+}
+
+/// The registry flags add to daemon.json's lists (flags survive a reload of the file).
+fn add_registry_flags(c: &mut DaemonConfig, a: &Args) {
+    for i in &a.insecure_registries {
+        if !c.insecure_registries.contains(i) {
+            c.insecure_registries.push(i.clone());
+        }
+    }
+    for m in &a.registry_mirrors {
+        if !c.registry_mirrors.contains(m) {
+            c.registry_mirrors.push(m.clone());
+        }
+    }
 }
 
 /// json-file rotation defaults from daemon.json `log-opts` (Docker's key names).

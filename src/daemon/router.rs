@@ -64,6 +64,8 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("GET", ["images", name @ .., "history"]) if !name.is_empty() => images::history(e, &name.join("/"), r),
         ("GET", ["images", name @ .., "get"]) if !name.is_empty() => images::save(e, vec![name.join("/")], r),
         ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => images::tag(e, &name.join("/"), head, r),
+        ("POST", ["images", name @ .., "push"]) if !name.is_empty() => images::push(e, &name.join("/"), head, r),
+        ("POST", ["auth"]) => images::auth(e, body, r),
         ("DELETE", ["images", name @ ..]) if !name.is_empty() => images::remove(e, &name.join("/"), head, r),
         _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
     }

@@ -3,7 +3,10 @@
 
 pub mod archive;
 pub mod config;
+pub mod distribution;
 pub mod layer;
+pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod store;
 
@@ -19,8 +22,10 @@ pub enum Error {
     Conflict(String),
     /// Bad reference, archive, layer or change instruction.
     InvalidInput(String),
-    /// The host failed us (disk, permissions).
+    /// The host failed us (disk, permissions), or a registry could not be reached.
     Io(String),
+    /// A registry refused the credentials (or their absence).
+    Unauthorized(String),
 }
 
 impl Error {
@@ -36,7 +41,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotFound(m) | Error::Conflict(m) | Error::InvalidInput(m) | Error::Io(m) => f.write_str(m),
+            Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::InvalidInput(m)
+            | Error::Io(m)
+            | Error::Unauthorized(m) => f.write_str(m),
         }
     }
 }

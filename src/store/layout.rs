@@ -12,6 +12,9 @@
 //! ├── volumes/<name>/        _data/ and opts.json
 //! ├── networks/<name>.json
 //! ├── build/cache/
+//! ├── distribution/          what the registry client remembers: sources/<blob-hex> (registries
+//! │                          and repositories a blob is known in), compressed/<diff-id-hex>
+//! │                          (the gzip blob made from an uncompressed layer for push)
 //! └── registry/docker/registry/v2/
 //! ```
 
@@ -114,6 +117,10 @@ impl Layout {
     }
     pub fn build_cache_dir(&self) -> PathBuf {
         self.root.join("build").join("cache")
+    }
+    /// The registry client's memory: blob sources and compressed forms of uncompressed layers.
+    pub fn distribution_dir(&self) -> PathBuf {
+        self.root.join("distribution")
     }
     pub fn registry_dir(&self) -> PathBuf {
         self.root.join("registry").join("docker").join("registry").join("v2")

@@ -6,6 +6,7 @@ mod client;
 mod daemon;
 mod engine;
 mod monitor;
+mod pull;
 mod registry;
 mod runtime;
 mod util;
