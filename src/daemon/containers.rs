@@ -102,6 +102,12 @@ pub struct Containers {
     pub log_defaults: Mutex<(String, String)>,
     pub events: Arc<super::events::Events>,
     pub volumes: super::volumes::Volumes,
+    /// Every record as last written by this daemon (the only writer of container.json), so a
+    /// listing reads no files. Filled on first read, updated on every save, dropped on removal.
+    cache: Mutex<HashMap<String, Arc<Record>>>,
+    /// Containers whose exit a watcher thread is waiting for: that thread records the exit, so
+    /// reads need not look for it (no exit.json or /proc reads per listed container).
+    watched: Mutex<std::collections::HashSet<String>>,
 }
 
 struct PendingAttach {
@@ -157,6 +163,8 @@ impl Containers {
             log_defaults: Mutex::new(("10m".into(), "3".into())),
             volumes: super::volumes::Volumes::open(layout, events.clone())?,
             events,
+            cache: Mutex::new(HashMap::new()),
+            watched: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -170,13 +178,44 @@ impl Containers {
 
     fn save(&self, r: &Record) -> io::Result<()> {
         let data = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
-        atomic::write(&self.dir(&r.id).join("container.json"), &data)
+        atomic::write(&self.dir(&r.id).join("container.json"), &data)?;
+        self.cached(r);
+        Ok(())
+    }
+
+    fn cached(&self, r: &Record) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(r.id.clone(), Arc::new(r.clone()));
+    }
+
+    fn uncache(&self, id: &str) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// Records a change of run state (started, exited, paused, stopped by the user): atomic but
+    /// not flushed to disk. Only a host crash could lose it, and after one the boot ID makes every
+    /// container exited anyway (`after_reboot`), so the fsyncs (several ms each) would buy
+    /// nothing. Creation, renames and updates stay durable.
+    fn save_state(&self, r: &Record) -> io::Result<()> {
+        let data = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
+        atomic::replace(&self.dir(&r.id).join("container.json"), &data)?;
+        self.cached(r);
+        Ok(())
     }
 
     fn load(&self, id: &str) -> Option<Record> {
-        let data = std::fs::read(self.dir(id).join("container.json")).ok()?;
-        let mut r: Record = serde_json::from_slice(&data).ok()?;
-        self.reconcile(&mut r);
+        let hit = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let mut r = match hit {
+            Some(r) => Record::clone(&r),
+            None => {
+                let data = std::fs::read(self.dir(id).join("container.json")).ok()?;
+                let r: Record = serde_json::from_slice(&data).ok()?;
+                self.cached(&r);
+                r
+            }
+        };
+        if !self.watched.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
+            self.reconcile(&mut r);
+        }
         Some(r)
     }
 
@@ -201,7 +240,7 @@ impl Containers {
                 r.state.oom_killed = v["OOMKilled"].as_bool().unwrap_or(false);
                 r.state.finished_at = v["FinishedAt"].as_str().unwrap_or(ZERO_TIME).to_string();
                 let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = self.save(r);
+                let _ = self.save_state(r);
             }
         } else if !monitor_alive(&dir) && !dir.join("exit.json").exists() {
             // The monitor died without a word (killed, or a reboot): the container is gone too.
@@ -210,7 +249,7 @@ impl Containers {
             r.state.exit_code = 255;
             r.state.finished_at = crate::timefmt::now_rfc3339();
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = self.save(r);
+            let _ = self.save_state(r);
         }
     }
 
@@ -479,7 +518,7 @@ impl Containers {
             };
             {
                 let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = self.save(&r);
+                let _ = self.save_state(&r);
             }
             // Attachers waiting for this start get EOF, waiters their answer, and AutoRemove
             // happens as after any exit.
@@ -517,7 +556,7 @@ impl Containers {
         };
         {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.save(&r).map_err(ApiError::from)?;
+            self.save_state(&r).map_err(ApiError::from)?;
         }
         for m in r.mounts.iter().filter(|m| m.kind == "volume") {
             let rw = m.rw.to_string();
@@ -540,6 +579,10 @@ impl Containers {
     pub fn watch(self: &Arc<Self>, id: &str) {
         let me = self.clone();
         let id = id.to_string();
+        let id_copy = id.clone();
+        if !self.watched.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone()) {
+            return; // already watched
+        }
         // One small thread per running container, blocked in a read: little memory each.
         let spawned = std::thread::Builder::new().stack_size(512 * 1024).spawn(move || {
             let dir = me.dir(&id);
@@ -554,6 +597,8 @@ impl Containers {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // From here on reads look for the exit themselves (load reconciles with exit.json).
+            me.watched.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             let Some(r) = me.load(&id) else { return };
             if r.state.oom_killed {
                 me.events.container(&r, "oom", &[]);
@@ -571,6 +616,7 @@ impl Containers {
             me.maybe_restart(r);
         });
         if let Err(e) = spawned {
+            self.watched.lock().unwrap_or_else(|e| e.into_inner()).remove(&id_copy);
             eprintln!("tugd: cannot watch container: {e}");
         }
     }
@@ -603,7 +649,7 @@ impl Containers {
         cur.restart_count += 1;
         {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = self.save(&cur);
+            let _ = self.save_state(&cur);
         }
         if let Err(e) = self.start_inner(&r.id, false) {
             eprintln!("tugd: restarting {}: {}", r.short_id(), e.message);
@@ -689,7 +735,7 @@ impl Containers {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(mut r) = self.load(id) {
             r.manually_stopped = true;
-            let _ = self.save(&r);
+            let _ = self.save_state(&r);
         }
     }
 
@@ -793,7 +839,11 @@ impl Containers {
             // crash midway leaves a `.removing` entry that is never mistaken for a container.
             let _ = std::fs::remove_file(self.layout.name_file(&r.name));
             crate::store::crash_point("rm.name-released");
-            atomic::remove_dir(&dir).map_err(|e| ApiError::internal(format!("cannot remove container: {e}")))?;
+            // Not flushed: if a host crash undid the rename, the container would only come back
+            // as exited, and could be removed again.
+            self.uncache(&r.id);
+            atomic::remove_dir_unsynced(&dir)
+                .map_err(|e| ApiError::internal(format!("cannot remove container: {e}")))?;
         }
         self.bump(&r.id, false);
         self.events.container(&r, "destroy", &[]);
@@ -890,7 +940,7 @@ impl Containers {
         crate::runtime::container::freeze(&self.runtime_global(), &r.id, frozen).map_err(ApiError::internal)?;
         r.state.status = if frozen { "paused" } else { "running" }.into();
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.save(&r).map_err(ApiError::from)?;
+        self.save_state(&r).map_err(ApiError::from)?;
         self.events.container(&r, if frozen { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
@@ -1106,7 +1156,7 @@ impl Containers {
                 ..Default::default()
             };
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.save(r).map_err(|e| e.to_string())?;
+            self.save_state(r).map_err(|e| e.to_string())?;
             return Ok(true);
         }
         let _ = monitor_request(&dir, &json!({"op": "kill", "signal": 9, "all": true}));

@@ -67,7 +67,7 @@
 //! Exit: when pid 1 exits the monitor records the exit code (128+signal when killed) and whether
 //! the cgroup saw an OOM kill, kills anything left in the cgroup, deletes the container from the
 //! runtime (no cgroup, no runtime state remains), waits for the output pipes to drain into the log,
-//! and then writes `exit.json` atomically and durably:
+//! and then writes `exit.json` atomically (not flushed: it describes this boot only):
 //! `{"ExitCode":N,"OOMKilled":B,"StartedAt":S,"FinishedAt":S}` (RFC3339Nano; `StartedAt` is
 //! `0001-01-01T00:00:00Z` if never started). So once `exit.json` exists the log is complete and
 //! the runtime has forgotten the container. Then attachers are flushed (for at most 10 s) and
@@ -463,7 +463,9 @@ fn create_container(opts: &Opts, console: Option<&UnixListener>) -> Result<Monit
     let log = JsonLog::open(Path::new(LOG_FILE), opts.log_max_size, opts.log_max_file)
         .map_err(|e| fail(format!("cannot open {LOG_FILE}: {e}")))?;
     let listener = UnixListener::bind(SOCK).map_err(|e| fail(format!("cannot bind {SOCK}: {e}")))?;
-    if let Err(e) = atomic::write(Path::new(PID_FILE), std::process::id().to_string().as_bytes()) {
+    // monitor.pid and exit.json are not flushed to disk: they describe this boot only (after a
+    // host crash the daemon's boot ID check makes every container exited, whatever they say).
+    if let Err(e) = atomic::replace(Path::new(PID_FILE), std::process::id().to_string().as_bytes()) {
         let _ = std::fs::remove_file(SOCK);
         return Err(fail(format!("cannot write {PID_FILE}: {e}")));
     }
@@ -607,7 +609,7 @@ impl Monitor {
             "StartedAt": started_at.as_deref().unwrap_or(ZERO_TIME),
             "FinishedAt": finished_at,
         });
-        let _ = atomic::write(&self.dir.join(EXIT_FILE), &serde_json::to_vec(&doc).unwrap_or_default());
+        let _ = atomic::replace(&self.dir.join(EXIT_FILE), &serde_json::to_vec(&doc).unwrap_or_default());
         lock(&sh.stdin).take();
         {
             let mut life = lock(&sh.life);

@@ -59,6 +59,15 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Removes a directory tree by first renaming it to `<name>.removing`, so a crash midway leaves a
 /// name that startup sweeps rather than a half-deleted live entry.
 pub fn remove_dir(path: &Path) -> io::Result<()> {
+    remove_dir_with(path, true)
+}
+
+/// As [`remove_dir`], without flushing the rename to disk.
+pub fn remove_dir_unsynced(path: &Path) -> io::Result<()> {
+    remove_dir_with(path, false)
+}
+
+fn remove_dir_with(path: &Path, sync: bool) -> io::Result<()> {
     let mut removing = path.as_os_str().to_owned();
     removing.push(".removing");
     match std::fs::rename(path, &removing) {
@@ -66,7 +75,7 @@ pub fn remove_dir(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     }
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = path.parent().filter(|_| sync) {
         sync_dir(parent)?;
     }
     super::crash_point("remove-dir.renamed");
