@@ -14,7 +14,7 @@ use super::{check_filters, filters_json, Ctx, Error};
 
 /// The local time zone's offset from UTC at `secs`, in seconds east.
 fn utc_offset(secs: i64) -> i64 {
-    let t: nix::libc::time_t = secs;
+    let t: i64 = secs;
     // SAFETY: an all-zero `tm` is a valid value of this plain C struct.
     let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r reads `t` and writes only into `tm`, both live on our stack; it is

@@ -254,6 +254,29 @@ impl Containers {
     }
 
     /// Every record, newest first.
+    /// Every record, newest first, shared rather than copied: what listings read. A container
+    /// a watcher waits for is taken as recorded; others are brought up to date as `load` does.
+    pub fn snapshot(&self) -> Vec<Arc<Record>> {
+        let ids: Vec<String> = std::fs::read_dir(self.layout.containers_dir())
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let mut v = Vec::with_capacity(ids.len());
+        for id in ids {
+            let hit = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+            let watched = self.watched.lock().unwrap_or_else(|e| e.into_inner()).contains(&id);
+            match hit {
+                Some(r) if watched || !r.running() => v.push(r),
+                _ => {
+                    if let Some(r) = self.load(&id) {
+                        v.push(Arc::new(r));
+                    }
+                }
+            }
+        }
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
     pub fn all(&self) -> Vec<Record> {
         let mut v: Vec<Record> = std::fs::read_dir(self.layout.containers_dir())
             .map(|rd| rd.flatten().filter_map(|e| self.load(&e.file_name().to_string_lossy())).collect())

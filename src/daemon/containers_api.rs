@@ -105,7 +105,7 @@ pub fn list(e: &Engine, head: &Head, r: &mut Responder<'_>) -> ApiResult {
     let limit: i64 = head.param("limit").and_then(|l| l.parse().ok()).unwrap_or(-1);
     let filters = parse_filters(head.param("filters"))?;
     let mut out = Vec::new();
-    for rec in e.containers.all() {
+    for rec in e.containers.snapshot() {
         let show_all = all || limit > 0 || filters.contains_key("status") || filters.contains_key("exited");
         if !show_all && !rec.running() {
             continue;
@@ -493,10 +493,13 @@ pub fn prune(e: &Engine, r: &mut Responder<'_>) -> ApiResult {
 }
 
 /// `GET /containers/{id}/top`: `ps -ef` columns from /proc for every process of the container.
-pub fn top(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
+pub fn top(e: &Engine, id: &str, head: &Head, r: &mut Responder<'_>) -> ApiResult {
     let rec = e.containers.find(id)?;
     let st = e.containers.runtime_state(&rec)?;
     let pids = st.cgroup.pids().map_err(|err| ApiError::internal(format!("cannot list processes: {err}")))?;
+    if let Some(args) = head.param("ps_args").filter(|a| !a.trim().is_empty()) {
+        return top_with_ps(args, &pids, r);
+    }
     let mut rows = Vec::new();
     for pid in pids {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
@@ -520,6 +523,46 @@ pub fn top(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
         rows.push(json!([uid_name, pid.to_string(), ppid, "0", "", "?", time, cmd.join(" ")]));
     }
     r.json(200, &json!({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}))?;
+    Ok(())
+}
+
+/// `top` with `ps` options, as Docker does it: the host's `ps` with those options, its rows
+/// kept when their PID is one of the container's.
+fn top_with_ps(args: &str, pids: &[i32], r: &mut Responder<'_>) -> ApiResult {
+    let out = std::process::Command::new("ps")
+        .args(args.split_whitespace())
+        .output()
+        .map_err(|err| ApiError::internal(format!("Error running ps: {err}")))?;
+    if !out.status.success() {
+        return Err(ApiError::internal(format!(
+            "ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("error: ")
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let titles: Vec<&str> = header.split_whitespace().collect();
+    let pid_col = titles
+        .iter()
+        .position(|t| *t == "PID")
+        .ok_or_else(|| ApiError::internal("Couldn't find PID field in ps output"))?;
+    let mut rows = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < titles.len() {
+            continue;
+        }
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        // The last column (the command) may hold spaces: it takes the rest of the line.
+        let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
+        row.push(fields[titles.len() - 1..].join(" "));
+        rows.push(row);
+    }
+    r.json(200, &json!({"Titles": titles, "Processes": rows}))?;
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub fn route(e: &Engine, head: &Head, path: &str, body: &mut Body<'_>, r: &mut R
         ("POST", ["containers", id, "unpause"]) => c::pause(e, id, false, r),
         ("POST", ["containers", id, "rename"]) => c::rename(e, id, head, r),
         ("POST", ["containers", "prune"]) => c::prune(e, r),
-        ("GET", ["containers", id, "top"]) => c::top(e, id, r),
+        ("GET", ["containers", id, "top"]) => c::top(e, id, head, r),
         ("GET", ["containers", id, "stats"]) => c::stats(e, id, head, r),
         ("GET", ["containers", id, "changes"]) => c::changes(e, id, r),
         ("POST", ["containers", id, "update"]) => c::update(e, id, body, r),

@@ -286,6 +286,13 @@ fn docker_cli_pause_rename_top_stats_diff_prune() {
     assert!(stderr(&d.docker(&["inspect", "a1"])).contains("No such"));
     let top = ok(d.docker(&["top", "b1"]));
     assert!(top.starts_with("UID") && top.contains("sleep 1000"), "{top}");
+    // ps options go to ps, and only the container's processes are kept.
+    let pid = ok(d.docker(&["inspect", "-f", "{{.State.Pid}}", "b1"]));
+    let top = ok(d.docker(&["top", "b1", "-o", "pid,comm"]));
+    let lines: Vec<&str> = top.lines().collect();
+    assert_eq!(lines.len(), 2, "{top}");
+    assert!(lines[0].starts_with("PID") && lines[0].contains("COMMAND"), "{top}");
+    assert!(lines[1].starts_with(pid.trim()) && lines[1].ends_with("sleep"), "{top}");
     let stats = ok(d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "b1"]));
     assert!(stats.starts_with("b1 ") && stats.contains("/ 128MiB") && stats.trim().ends_with(" 1"), "{stats}");
     ok(d.docker(&["rm", "-f", "b1"]));
