@@ -1,15 +1,10 @@
 //! Container verbs that act and report: `wait`, `stop`, `restart`, `kill`, `rm`, `pause`,
-//! `unpause`, `rename`, `diff`, `logs`, `container prune`. Multi-target verbs print each name
-//! that succeeded and each error, and exit 1 if any failed.
-
-use std::io::Write;
-
-use serde_json::Value;
+//! `unpause`, `rename`, `diff`, `logs`. Multi-target verbs print each name that succeeded and
+//! each error, and exit 1 if any failed.
 
 use super::client::{enc, query, Body};
 use super::flags::Parsed;
-use super::format::human_size;
-use super::{each, err_line, filters_json, out, stream, Ctx, Error};
+use super::{each, err_line, out, stream, Ctx, Error};
 
 pub fn wait(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
     let mut failed = false;
@@ -167,28 +162,6 @@ pub fn confirm(question: &str) -> bool {
     out(&format!("{question}\nAre you sure you want to continue? [y/N] "));
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
-    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
-}
-
-pub fn prune(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
-    if !p.on("force") && !confirm("WARNING! This will remove all stopped containers.") {
-        return Ok(());
-    }
-    let q = filters_json(&p.all("filter"))?.map(|f| query(&[("filters", f)])).unwrap_or_default();
-    let v: Value = ctx.client.request("POST", &format!("/containers/prune?{q}"), Body::None)?.json()?;
-    let mut s = String::new();
-    let deleted: Vec<&str> =
-        v["ContainersDeleted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    if !deleted.is_empty() {
-        s.push_str("Deleted Containers:\n");
-        for d in deleted {
-            s.push_str(d);
-            s.push('\n');
-        }
-        s.push('\n');
-    }
-    s.push_str(&format!("Total reclaimed space: {}\n", human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))));
-    out(&s);
-    let _ = std::io::stdout().flush();
-    Ok(())
+    // Only "y" or "Y": docker takes "yes" as a no.
+    line.trim().eq_ignore_ascii_case("y")
 }

@@ -52,6 +52,14 @@ impl Parsed {
     }
 }
 
+/// How pflag names a flag in its errors: `-p, --pause`, or `--rm` without a shorthand.
+fn display_name(f: &Flag) -> String {
+    match f.short {
+        Some(c) => format!("-{c}, --{}", f.long),
+        None => format!("--{}", f.long),
+    }
+}
+
 fn bool_value(v: &str, name: &str) -> Result<String, String> {
     match v {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok("true".into()),
@@ -96,7 +104,7 @@ pub fn parse(args: &[String], spec: &[Flag], interspersed: bool) -> Result<Parse
                 }
             } else {
                 match inline {
-                    Some(v) => bool_value(&v, name)?,
+                    Some(v) => bool_value(&v, &display_name(f))?,
                     None => "true".into(),
                 }
             };
@@ -133,7 +141,7 @@ pub fn parse(args: &[String], spec: &[Flag], interspersed: bool) -> Result<Parse
                 let value = if chars.get(k) == Some(&'=') {
                     let v: String = chars[k + 1..].iter().collect();
                     k = chars.len();
-                    bool_value(&v, f.long)?
+                    bool_value(&v, &display_name(f))?
                 } else {
                     "true".into()
                 };

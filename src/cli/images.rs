@@ -1,4 +1,4 @@
-//! Image verbs: `images`, `tag`, `rmi`, `load`, `save`, `import`, `history`, `image prune`.
+//! Image verbs: `images`, `tag`, `rmi`, `load`, `save`, `import`, `history`.
 //! Rows follow docker's image formatter: one per repository:tag (and per digest with
 //! `--digests`), `<none>` for dangling images.
 
@@ -7,13 +7,12 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use super::client::{query, Body};
-use super::containers::confirm;
 use super::flags::Parsed;
 use super::format::{ago, ellipsis, human_size, human_size_prec, short_id, unix_string};
 use super::ps::familiar;
 use super::{err_line, filters_json, out, render, stream, Ctx, Error};
 
-const HEADERS: &[(&str, &str)] = &[
+pub const HEADERS: &[(&str, &str)] = &[
     ("ID", "IMAGE ID"),
     ("Repository", "REPOSITORY"),
     ("Tag", "TAG"),
@@ -41,33 +40,34 @@ pub fn split_ref(r: &str) -> (String, Option<String>, Option<String>) {
     }
 }
 
-fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
+/// The row context of one image under a given repository, tag and digest (docker's imageContext).
+pub fn image_row(img: &Value, trunc: bool, repo: &str, tag: &str, digest: &str) -> Value {
     let id = img["Id"].as_str().unwrap_or("");
     let created = img["Created"].as_i64().unwrap_or(0);
     let size = img["Size"].as_f64().unwrap_or(0.0);
     // -1 means the daemon did not compute it.
     let shared = img["SharedSize"].as_f64().unwrap_or(-1.0);
-    let n_or = |k: &str| -> String {
-        match img[k].as_i64() {
-            Some(-1) | None => "N/A".into(),
-            Some(n) => n.to_string(),
-        }
+    let containers = match img["Containers"].as_i64() {
+        Some(-1) | None => "N/A".to_string(),
+        Some(n) => n.to_string(),
     };
-    let base = |repo: &str, tag: &str, digest: &str| {
-        json!({
-            "ID": if trunc { short_id(id) } else { id.to_string() },
-            "Repository": repo,
-            "Tag": tag,
-            "Digest": digest,
-            "CreatedSince": ago(created),
-            "CreatedAt": unix_string(created),
-            "Size": human_size(size),
-            "Containers": n_or("Containers"),
-            "VirtualSize": human_size_prec(img["VirtualSize"].as_f64().unwrap_or(size), 4),
-            "SharedSize": if shared < 0.0 { "N/A".to_string() } else { human_size_prec(shared, 4) },
-            "UniqueSize": if shared < 0.0 { "N/A".to_string() } else { human_size_prec(size - shared, 4) },
-        })
-    };
+    json!({
+        "ID": if trunc { short_id(id) } else { id.to_string() },
+        "Repository": repo,
+        "Tag": tag,
+        "Digest": digest,
+        "CreatedSince": ago(created),
+        "CreatedAt": unix_string(created),
+        "Size": human_size(size),
+        "Containers": containers,
+        "VirtualSize": human_size_prec(img["VirtualSize"].as_f64().unwrap_or(size), 4),
+        "SharedSize": if shared < 0.0 { "N/A".to_string() } else { human_size_prec(shared, 4) },
+        "UniqueSize": if shared < 0.0 { "N/A".to_string() } else { human_size_prec(size - shared, 4) },
+    })
+}
+
+fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
+    let base = |repo: &str, tag: &str, digest: &str| image_row(img, trunc, repo, tag, digest);
     let strs = |k: &str| -> Vec<String> {
         img[k].as_array().into_iter().flatten().filter_map(|s| s.as_str()).map(str::to_string).collect()
     };
@@ -323,39 +323,6 @@ pub fn history(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
         ("Comment", "COMMENT"),
     ];
     out(&render(&format, &rows, &headers)?);
-    Ok(())
-}
-
-pub fn prune(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
-    let all = p.on("all");
-    let warning = if all {
-        "WARNING! This will remove all images without at least one container associated to them."
-    } else {
-        "WARNING! This will remove all dangling images."
-    };
-    if !p.on("force") && !confirm(warning) {
-        return Ok(());
-    }
-    let mut filters = p.all("filter");
-    filters.push(format!("dangling={}", !all));
-    let q = query(&[("filters", filters_json(&filters)?.unwrap_or_default())]);
-    let v = ctx.client.request("POST", &format!("/images/prune?{q}"), Body::None)?.json()?;
-    let mut s = String::new();
-    let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
-    if !deleted.is_empty() {
-        s.push_str("Deleted Images:\n");
-        for d in &deleted {
-            if let Some(u) = d["Untagged"].as_str() {
-                s.push_str(&format!("untagged: {u}\n"));
-            }
-            if let Some(x) = d["Deleted"].as_str() {
-                s.push_str(&format!("deleted: {x}\n"));
-            }
-        }
-        s.push('\n');
-    }
-    s.push_str(&format!("Total reclaimed space: {}\n", human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))));
-    out(&s);
     Ok(())
 }
 

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 mod client;
+mod commit;
 mod containers;
 mod cp;
+mod df;
 mod events;
 mod exec;
 mod export;
@@ -19,6 +21,7 @@ mod format;
 mod images;
 mod inspect;
 mod port;
+mod prune;
 mod ps;
 mod registry;
 mod run;
@@ -362,7 +365,16 @@ static VERBS: &[Verb] = &[
         flags: &[b("force", Some('f')), v("filter", None)],
         interspersed: true,
         arity: Arity::None,
-        run: containers::prune,
+        run: prune::container_prune,
+    },
+    Verb {
+        names: &[&["commit"], &["container", "commit"]],
+        usage: "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        flags: &[v("author", Some('a')), v("change", Some('c')), v("message", Some('m')), b("pause", Some('p'))],
+        // Flags end at the container, as docker's commit parses them.
+        interspersed: false,
+        arity: Arity::Range(1, 2),
+        run: commit::commit,
     },
     Verb {
         names: &[&["inspect"]],
@@ -458,7 +470,7 @@ static VERBS: &[Verb] = &[
         flags: &[b("all", Some('a')), b("force", Some('f')), v("filter", None)],
         interspersed: true,
         arity: Arity::None,
-        run: images::prune,
+        run: prune::image_prune,
     },
     Verb {
         names: &[&["exec"], &["container", "exec"]],
@@ -581,6 +593,22 @@ static VERBS: &[Verb] = &[
         interspersed: true,
         arity: Arity::None,
         run: system::info,
+    },
+    Verb {
+        names: &[&["system", "df"]],
+        usage: "[OPTIONS]",
+        flags: &[b("verbose", Some('v')), FORMAT],
+        interspersed: true,
+        arity: Arity::None,
+        run: df::df,
+    },
+    Verb {
+        names: &[&["system", "prune"]],
+        usage: "[OPTIONS]",
+        flags: &[b("all", Some('a')), b("force", Some('f')), b("volumes", None), v("filter", None)],
+        interspersed: true,
+        arity: Arity::None,
+        run: prune::system_prune,
     },
 ];
 

@@ -8,7 +8,7 @@ use super::flags::Parsed;
 use super::format::{ago, ellipsis, go_quote, human_size, short_id, unix_string};
 use super::{filters_json, out, render, Ctx, Error};
 
-const HEADERS: &[(&str, &str)] = &[
+pub const HEADERS: &[(&str, &str)] = &[
     ("ID", "CONTAINER ID"),
     ("Image", "IMAGE"),
     ("Command", "COMMAND"),

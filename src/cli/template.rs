@@ -685,7 +685,9 @@ fn call(f: &str, a: Vec<Value>) -> Result<Value, String> {
             need(3)?;
             let l = a[1].as_u64().unwrap_or(0) as usize;
             let r = a[2].as_u64().unwrap_or(0) as usize;
-            Value::String(format!("{}{}{}", " ".repeat(l), s(&a[0]), " ".repeat(r)))
+            // An empty string stays empty, as docker's padWithSpace leaves it.
+            let text = s(&a[0]);
+            Value::String(if text.is_empty() { text } else { format!("{}{text}{}", " ".repeat(l), " ".repeat(r)) })
         }
         "truncate" => {
             need(2)?;

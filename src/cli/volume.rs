@@ -11,7 +11,7 @@ use super::format::human_size_prec;
 use super::template::Template;
 use super::{check_filters, each, err_line, filters_json, out, render, Ctx, Error};
 
-const HEADERS: &[(&str, &str)] = &[
+pub const HEADERS: &[(&str, &str)] = &[
     ("Name", "VOLUME NAME"),
     ("Driver", "DRIVER"),
     ("Scope", "SCOPE"),
@@ -58,7 +58,7 @@ pub fn create(ctx: &Ctx, p: Parsed) -> Result<(), Error> {
 }
 
 /// sortorder.NaturalLess: runs of digits compare as numbers, the rest byte by byte.
-fn natural_less(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn natural_less(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
@@ -95,7 +95,7 @@ fn natural_less(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// The row context docker's volume formatter offers.
-fn row(v: &Value) -> Value {
+pub fn row(v: &Value) -> Value {
     let labels = v["Labels"].as_object().cloned().unwrap_or_default();
     let label_str =
         labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",");

@@ -1101,3 +1101,187 @@ fn cp_matches_docker() {
     std::fs::write(&tar, &o.stdout).unwrap();
     assert_eq!(tar_list(&tar), ["f2"]);
 }
+
+/// `text` with every 64-digit hex run (container, volume and image IDs) as `<id>`.
+fn mask_ids(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let n = b[i..].iter().take_while(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()).count();
+        if n == 64 {
+            out.push_str("<id>");
+            i += n;
+        } else {
+            let step = n.max(1);
+            out.push_str(&text[i..i + step]);
+            i += step;
+        }
+    }
+    out
+}
+
+/// Runs `args` with `input` on stdin, with the real CLI or ours.
+fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    wait_bounded(&mut child, 60, "prune with an answer");
+    child.wait_with_output().unwrap()
+}
+
+/// As `same_stateful` for a destructive verb whose report names new IDs: `reset` builds the
+/// same state before each client runs, `input` answers the prompt, and IDs are masked.
+fn same_after(d: &Daemon, args: &[&str], input: &str, reset: &dyn Fn()) -> String {
+    let shown = |o: &Output| mask_ids(&format!("{}|{}|{:?}", stdout(o), stderr(o), o.status.code()));
+    reset();
+    let mut theirs = Command::new("docker");
+    theirs.env("DOCKER_HOST", format!("unix://{}", d.socket.display())).args(args);
+    let theirs = shown(&run_with_stdin(theirs, input));
+    reset();
+    let ours = shown(&run_with_stdin(cli_cmd(d, args), input));
+    assert_eq!(ours, theirs, "docker {args:?} with {input:?} on stdin");
+    ours
+}
+
+#[test]
+fn commit_matches_docker() {
+    let d = setup("cli-commit");
+    let sh = "echo made > /made; rm /bin/ls; sleep 1000";
+    ok(cli(&d, &["run", "-d", "--name", "cm", "-e", "X=1", "localhost/busybox", "sh", "-c", sh]));
+    eventually("/made written", || cli(&d, &["exec", "cm", "test", "-e", "/made"]).status.success());
+    // Each client commits the same container under its own name; each prints the new image's ID.
+    let args = |name: &'static str| -> Vec<&'static str> {
+        vec!["commit", "-m", "the message", "-a", "someone", "-c", "CMD [\"cat\", \"/made\"]", "cm", name]
+    };
+    let theirs = d.docker(&args("theirs:1"));
+    let ours = cli(&d, &args("ours:1"));
+    for o in [&theirs, &ours] {
+        let id = stdout(o);
+        assert!(id.starts_with("sha256:") && id.len() == 72 && id.ends_with('\n'), "{}", show(o));
+        assert_eq!((stderr(o).as_str(), o.status.code()), ("", Some(0)));
+    }
+    assert_eq!(inspect(&d, "{{.Id}}", "ours:1"), stdout(&ours).trim());
+    let f = "{{.Author}}|{{.Comment}}|{{json .Config.Cmd}}|{{.Config.Env}}|{{len .RootFS.Layers}}|{{.Size}}";
+    assert_eq!(inspect(&d, f, "ours:1"), inspect(&d, f, "theirs:1"));
+    assert_eq!(inspect(&d, "{{.Author}}|{{.Comment}}", "ours:1"), "someone|the message");
+    assert_eq!(ok(cli(&d, &["run", "--rm", "ours:1"])), "made\n");
+    assert_eq!(inspect(&d, "{{.State.Status}}", "cm"), "running");
+    // Without a name (dangling), without pausing, under the group name.
+    for args in [&["container", "commit", "--pause=false", "cm"][..], &["commit", "-p=false", "cm", "ours"]] {
+        let o = cli(&d, args);
+        assert!(stdout(&o).starts_with("sha256:") && stdout(&o).len() == 72, "{}", show(&o));
+    }
+    assert_eq!(inspect(&d, "{{index .RepoTags 0}}", "ours"), "ours:latest");
+    // The refusals: an unknown container, names docker's client rejects, flag and count errors.
+    for args in [
+        &["commit", "nosuch", "x:1"][..],
+        &["commit", "nosuch"],
+        &["commit"],
+        &["commit", "cm", "a", "b"],
+        &["commit", "cm", "-m", "flags end at the container"],
+        &["commit", " "],
+        &["commit", "cm", "Bad:Name"],
+        &["commit", "cm", "x@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+        &["commit", "-p=maybe", "cm"],
+        &["commit", "-c", "BOGUS x", "cm"],
+        &["container", "commit", "--bogus", "cm"],
+    ] {
+        same(&d, args);
+    }
+    assert_eq!(cli(&d, &["commit", "nosuch"]).status.code(), Some(1));
+    assert_eq!(cli(&d, &["commit", "-p=maybe", "cm"]).status.code(), Some(125));
+}
+
+#[test]
+fn system_df_and_prune_match_docker() {
+    let d = setup("cli-sys");
+    ok(cli(&d, &["run", "-d", "--name", "up", "-v", "used:/u", "localhost/busybox", "sleep", "1000"]));
+    ok(cli(
+        &d,
+        &["run", "--name", "done", "-v", "/anon", "localhost/busybox", "sh", "-c", "head -c 3000 /dev/zero >/big"],
+    ));
+    ok(cli(&d, &["volume", "create", "spare"]));
+    ok(cli(&d, &["commit", "done", "kept:1"]));
+    for args in [
+        &["system", "df"][..],
+        &["system", "df", "-v"],
+        &["system", "df", "--format", "json"],
+        &["system", "df", "--format", "{{json .}}"],
+        &["system", "df", "--format", "raw"],
+        &["system", "df", "--format", "table"],
+        &["system", "df", "--format", "table {{.Type}}\\t{{.Reclaimable}}\\t{{.Size}}"],
+        &["system", "df", "--format", "{{.Type}}: {{.TotalCount}}/{{.Active}}"],
+        &["system", "df", "-v", "--format", "{{json .}}"],
+        &["system", "df", "-v", "--format", "json"],
+        &["system", "df", "-v", "--format", "raw"],
+        &["system", "df", "-v", "--format", "table"],
+        &["system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}}={{.Links}} {{end}}"],
+        &["system", "df", "-v", "--format", "{{json .Images}}"],
+        // The errors: bad templates, a field the context lacks, an argument.
+        &["system", "df", "--format", "{{.Type"],
+        &["system", "df", "--format", "{{.Bogus}}"],
+        &["system", "df", "--format", "x {{.Type}} {{.Nope.X}}"],
+        &["system", "df", "-v", "--format", "table {{.Type}}"],
+        &["system", "df", "-v", "--format", "{{.Images"],
+        &["system", "df", "extra"],
+        &["system", "df", "--bogus"],
+    ] {
+        same(&d, args);
+    }
+    let o = cli(&d, &["system", "df", "--format", "{{.Type"]);
+    assert_eq!((stdout(&o).as_str(), o.status.code()), ("", Some(1)));
+    let summary = ok(cli(&d, &["system", "df"]));
+    assert!(summary.contains("\nContainers      2         1         3kB       3kB (100%)\n"), "{summary}");
+
+    // Prompts: no answer or anything but y cancels, quietly and successfully.
+    for args in [
+        &["system", "prune"][..],
+        &["system", "prune", "-a", "--volumes", "--filter", "label=a", "--filter", "label!=b", "--filter", "x=1"],
+        &["container", "prune"],
+        &["image", "prune"],
+        &["image", "prune", "-a"],
+        // Refused before asking.
+        &["system", "prune", "--volumes", "--filter", "until=1h"],
+        &["system", "prune", "--filter", "nonsense"],
+        &["container", "prune", "--filter", "nonsense"],
+        &["system", "prune", "extra"],
+    ] {
+        same(&d, args);
+    }
+    // From here on, each round starts from the same state: the running container, its image, the
+    // named volumes, and what `state` makes again.
+    ok(cli(&d, &["rm", "-v", "done"]));
+    ok(cli(&d, &["rmi", "kept:1"]));
+    let state = || {
+        let _ = d.docker(&["rm", "-f", "-v", "gone"]);
+        let _ = d.docker(&["rmi", "unused:1", "unused:2"]);
+        ok(d.docker(&["image", "prune", "-f"]));
+        ok(d.docker(&["volume", "prune", "-f"]));
+        let sh = "head -c 5000 /dev/zero >/big";
+        ok(d.docker(&["run", "--name", "gone", "-v", "/anon2", "localhost/busybox", "sh", "-c", sh]));
+        ok(d.docker(&["commit", "gone"]));
+        ok(d.docker(&["commit", "gone", "unused:1"]));
+        ok(d.docker(&["tag", "unused:1", "unused:2"]));
+    };
+    let o = same_after(&d, &["container", "prune"], "yes\n", &state);
+    assert!(o.ends_with("[y/N] ||Some(0)"), "{o}");
+    let o = same_after(&d, &["container", "prune"], "y\n", &state);
+    assert!(o.contains("[y/N] Deleted Containers:\n<id>\n\nTotal reclaimed space: 5kB\n"), "{o}");
+    let o = same_after(&d, &["image", "prune", "-f"], "", &state);
+    assert!(o.starts_with("Deleted Images:\ndeleted: sha256:<id>\n"), "{o}");
+    let o = same_after(&d, &["image", "prune", "-a", "--force"], "", &state);
+    assert!(o.contains("untagged: unused:1\nuntagged: unused:2\n"), "{o}");
+    same_after(&d, &["image", "prune", "-af", "--filter", "label=none"], "", &state);
+    let o = same_after(&d, &["system", "prune", "--volumes"], "Y\n", &state);
+    assert!(o.contains("Deleted Containers:\n<id>\n\nDeleted Volumes:\n"), "{o}");
+    assert!(o.contains("Deleted Images:\n") && o.contains("\nTotal reclaimed space: "), "{o}");
+    let o = same_after(&d, &["system", "prune", "-a", "-f"], "", &state);
+    assert!(o.contains("untagged: unused:1\n") && !o.contains("Deleted Volumes:"), "{o}");
+    // Nothing left to prune: the bare total.
+    assert_eq!(same_after(&d, &["system", "prune", "-af"], "", &|| {}), "Total reclaimed space: 0B\n||Some(0)");
+    // What stays: the running container, its image and the named volumes.
+    assert_eq!(ok(cli(&d, &["ps", "-a", "--format", "{{.Names}}"])), "up\n");
+    assert_eq!(ok(cli(&d, &["images", "--format", "{{.Repository}}"])), "localhost/busybox\n");
+    same(&d, &["system", "df"]);
+}
