@@ -108,6 +108,9 @@ pub struct Containers {
     /// Containers whose exit a watcher thread is waiting for: that thread records the exit, so
     /// reads need not look for it (no exit.json or /proc reads per listed container).
     watched: Mutex<std::collections::HashSet<String>>,
+    /// One sealed copy of this executable, handed down to every monitor and runtime started, so
+    /// none of them copies it again (see runtime::container::SEALED_EXE_ENV).
+    sealed_exe: Option<std::os::fd::OwnedFd>,
 }
 
 struct PendingAttach {
@@ -165,11 +168,30 @@ impl Containers {
             events,
             cache: Mutex::new(HashMap::new()),
             watched: Mutex::new(std::collections::HashSet::new()),
+            sealed_exe: crate::runtime::container::sealed_copy().ok(),
         })
     }
 
     fn dir(&self, id: &str) -> PathBuf {
         self.layout.container_dir(id)
+    }
+
+    /// Lets a child inherit the sealed copy of this executable (clearing close-on-exec in the
+    /// child only, so no other child gets it).
+    pub fn hand_down_exe(&self, cmd: &mut Command) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let Some(fd) = self.sealed_exe.as_ref().map(|f| f.as_raw_fd()) else { return };
+        cmd.env(crate::runtime::container::SEALED_EXE_ENV, fd.to_string());
+        // SAFETY: runs in the forked child before exec and only calls fcntl (async-signal-safe).
+        unsafe {
+            cmd.pre_exec(move || {
+                if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
     }
 
     pub fn runtime_root(&self) -> PathBuf {
@@ -523,6 +545,7 @@ impl Containers {
             cmd.arg("--stdin");
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        self.hand_down_exe(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| ApiError::internal(format!("cannot start monitor: {e}")))?;
         let mut line = String::new();
         if let Some(out) = child.stdout.take() {

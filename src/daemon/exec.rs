@@ -354,6 +354,7 @@ fn spawn(
         cmd.stdin(stdin).stdout(out(x.cfg.attach_stdout)).stderr(out(x.cfg.attach_stderr));
     }
     cmd.arg(&rec.id);
+    e.containers.hand_down_exe(&mut cmd);
     {
         let mut st = x.state.lock().unwrap_or_else(|e| e.into_inner());
         st.running = true;

@@ -154,6 +154,9 @@ enum Listener {
 }
 
 fn run(a: Args) -> Result<(), String> {
+    // Whatever the starter left open (a shell's stray descriptors) stays with the daemon and
+    // reaches none of its children; sockets passed by the service manager are adopted in-process.
+    crate::runtime::init::cloexec_from(3);
     let mut file_cfg = match &a.config_file {
         Some(p) => DaemonConfig::load(p)?,
         None => DaemonConfig::default(),

@@ -75,19 +75,71 @@ fn sealed_self() -> io::Result<OwnedFd> {
     Ok(memfd)
 }
 
-/// The sealed copy, made on a second thread while the caller parses the config and sets up the
-/// cgroup: the copy is the largest single cost of a start. The thread is joined before any fork,
-/// so the fork still happens in a single-threaded process.
-pub struct ExeCopy(std::thread::JoinHandle<io::Result<OwnedFd>>);
+/// A sealed copy made once by a long-lived parent (the daemon) and handed down to the monitors
+/// and runtimes it starts, as the number of an inherited descriptor in this variable: they then
+/// skip the copy, the largest single cost of a start. Only a memfd sealed against every change,
+/// as large as this executable, is taken; anything else is ignored and a copy is made.
+pub const SEALED_EXE_ENV: &str = "TUG_SEALED_EXE";
+
+/// Makes the sealed copy a parent keeps and hands down (see [`SEALED_EXE_ENV`]).
+pub fn sealed_copy() -> io::Result<OwnedFd> {
+    sealed_self()
+}
+
+fn inherited_sealed() -> Option<RawFd> {
+    static FD: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    FD.get_or_init(|| {
+        let fd: RawFd = std::env::var(SEALED_EXE_ENV).ok()?.parse().ok()?;
+        let need = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: fcntl with integer arguments; a descriptor that is not open fails with EBADF.
+        let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+        if seals < 0 || seals & need != need {
+            return None;
+        }
+        let size = nix::sys::stat::fstat(fd).ok()?.st_size;
+        if u64::try_from(size).ok()? != std::fs::metadata("/proc/self/exe").ok()?.len() {
+            return None;
+        }
+        // Kept from here on, and never passed further down: close-on-exec, so neither init nor
+        // the container's process holds it.
+        // SAFETY: fcntl with integer arguments on a descriptor checked open above.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: the parent handed this descriptor to us alone; it is now owned here.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    })
+    .as_ref()
+    .map(|f| f.as_raw_fd())
+}
+
+/// The sealed copy: the inherited one, or one made on a second thread while the caller parses
+/// the config and sets up the cgroup. The thread is joined before any fork, so the fork still
+/// happens in a single-threaded process.
+pub enum ExeCopy {
+    Copying(std::thread::JoinHandle<io::Result<OwnedFd>>),
+    Ready(OwnedFd),
+}
 
 impl ExeCopy {
     pub fn start() -> ExeCopy {
-        ExeCopy(std::thread::spawn(sealed_self))
+        if let Some(fd) = inherited_sealed() {
+            // SAFETY: fcntl with integer arguments on an open descriptor; the result is checked.
+            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if dup >= 0 {
+                // SAFETY: a descriptor fcntl just made for us.
+                return ExeCopy::Ready(unsafe { OwnedFd::from_raw_fd(dup) });
+            }
+        }
+        ExeCopy::Copying(std::thread::spawn(sealed_self))
     }
 
     fn finish(self) -> Res<OwnedFd> {
-        let r = self.0.join().map_err(|_| "memfd copy thread panicked".to_string())?;
-        r.map_err(|e| format!("cannot copy executable to memfd: {e}"))
+        match self {
+            ExeCopy::Ready(fd) => Ok(fd),
+            ExeCopy::Copying(t) => {
+                let r = t.join().map_err(|_| "memfd copy thread panicked".to_string())?;
+                r.map_err(|e| format!("cannot copy executable to memfd: {e}"))
+            }
+        }
     }
 }
 
@@ -108,7 +160,9 @@ fn spawn_init(exe: ExeCopy, preserve_fds: u32, fifo: Option<&OwnedFd>, console: 
     let src = [theirs.as_raw_fd(), raw(fifo.map(|f| f.as_raw_fd())), raw(console.map(|c| c.as_raw_fd()))];
     // Prepare everything the child needs before fork: after it, the child only moves descriptors
     // and execs.
-    let env_for = |fds: &[RawFd; 3]| CString::new(format!("{FDS_ENV}={},{},{}", fds[0], fds[1], fds[2]));
+    // The fourth number: where the descriptors the process may keep end (3 + preserve-fds);
+    // init closes everything else it inherited before the process runs.
+    let env_for = |fds: &[RawFd; 3]| CString::new(format!("{FDS_ENV}={},{},{},{base}", fds[0], fds[1], fds[2]));
     let mut targets = [-1; 3];
     // Targets sit above every descriptor involved, so no dup2 overwrites a source still needed.
     let highest = src.iter().copied().chain([memfd.as_raw_fd()]).max().unwrap_or(0);

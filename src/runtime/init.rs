@@ -57,6 +57,15 @@ pub struct InitConfig {
     pub cgroup: super::cgroups::Cgroup,
 }
 
+/// Marks every open descriptor from `first` up close-on-exec.
+pub fn cloexec_from(first: RawFd) {
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<RawFd> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds.into_iter().filter(|fd| *fd >= first) {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    }
+}
+
 pub fn main(_args: Vec<OsString>) -> ExitCode {
     // SAFETY: prctl with integer arguments. Non-dumpable keeps /proc/<pid>/exe and /proc/<pid>/mem
     // of this process out of reach of the container (CVE-2019-5736 class).
@@ -69,6 +78,10 @@ pub fn main(_args: Vec<OsString>) -> ExitCode {
         eprintln!("tug-init: this applet is started by tug-runtime only");
         return ExitCode::from(2);
     }
+    // Nothing the caller of the runtime happened to hold open reaches the container: every
+    // descriptor from 3 + preserve-fds up is closed at the final exec (ours among them).
+    let keep_below = fds.get(3).copied().filter(|b| *b >= 3).unwrap_or(3);
+    cloexec_from(keep_below);
     for fd in [sync, fifo, console] {
         if fd >= 0 {
             let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));

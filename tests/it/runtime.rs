@@ -571,3 +571,32 @@ fn process_starts_with_default_signal_handling() {
     assert_eq!(ign & (1 << (13 - 1)), 0, "SIGPIPE must not be ignored: {out}");
     assert_eq!(lines[2], "y");
 }
+
+/// Descriptors the runtime's caller left open do not reach the container; `--preserve-fds N`
+/// passes exactly 3 … 3+N-1.
+#[test]
+fn stray_descriptors_do_not_reach_the_container() {
+    use std::os::unix::process::CommandExt;
+    let b = Bundle::new("rt-fds", &["ls", "/proc/self/fd"], |_| {});
+    let run = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::util::tug());
+        cmd.arg("runtime").arg("--root").arg(&b.state).arg("run").arg("--bundle").arg(&b.dir.path).args(extra);
+        cmd.arg(unique("fds"));
+        // SAFETY: runs in the forked child before exec; open and dup2 are async-signal-safe and
+        // only make descriptors 3 and 9 (without close-on-exec), as a careless caller would.
+        unsafe {
+            cmd.pre_exec(|| {
+                let fd = nix::libc::open(c"/dev/null".as_ptr(), nix::libc::O_RDONLY);
+                nix::libc::dup2(fd, 3);
+                nix::libc::dup2(fd, 9);
+                Ok(())
+            });
+        }
+        let o = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).split_whitespace().map(str::to_string).collect::<Vec<_>>()
+    };
+    // ls holds one descriptor of its own (the directory it reads): the lowest free one.
+    assert_eq!(run(&[]), ["0", "1", "2", "3"]);
+    assert_eq!(run(&["--preserve-fds", "1"]), ["0", "1", "2", "3", "4"]);
+}
