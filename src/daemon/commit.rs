@@ -85,7 +85,21 @@ pub fn commit(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_
     if pause {
         e.containers.pause(&rec.id, true)?;
     }
-    let upper = e.containers.container_dir(&rec.id).join("upper");
+    let layers = match parent.as_ref() {
+        Some(p) => e.images.layer_dirs(p).map_err(ApiError::from)?,
+        None => Vec::new(),
+    };
+    let scratch = e.layout.tmp().join(format!("commit-{}", super::containers::random_hex(8)));
+    let upper = match e.containers.upper_dir(&rec, &layers, &scratch) {
+        Ok(u) => u,
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            if pause {
+                let _ = e.containers.pause(&rec.id, false);
+            }
+            return Err(ApiError::internal(format!("commit: {err}")));
+        }
+    };
     let created_by = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ");
     let res = e.images.commit_container(&crate::image::config::CommitInput {
         parent: parent.as_ref(),
@@ -99,6 +113,7 @@ pub fn commit(e: &Engine, head: &Head, body: &mut Body<'_>, r: &mut Responder<'_
     if pause {
         let _ = e.containers.pause(&rec.id, false);
     }
+    let _ = std::fs::remove_dir_all(&scratch);
     let id = res.map_err(|x| api_error(&x))?;
     let image_ref = reference.clone().unwrap_or_default();
     e.events.container(

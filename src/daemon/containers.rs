@@ -111,6 +111,8 @@ pub struct Containers {
     /// One sealed copy of this executable, handed down to every monitor and runtime started, so
     /// none of them copies it again (see runtime::container::SEALED_EXE_ENV).
     sealed_exe: Option<std::os::fd::OwnedFd>,
+    /// The vfs storage driver: root filesystems are copies, not overlays.
+    vfs: std::sync::atomic::AtomicBool,
 }
 
 struct PendingAttach {
@@ -169,6 +171,7 @@ impl Containers {
             cache: Mutex::new(HashMap::new()),
             watched: Mutex::new(std::collections::HashSet::new()),
             sealed_exe: crate::runtime::container::sealed_copy().ok(),
+            vfs: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -192,6 +195,30 @@ impl Containers {
                 Ok(())
             })
         };
+    }
+
+    pub fn set_vfs(&self, on: bool) {
+        self.vfs.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn storage_driver(&self) -> &'static str {
+        if self.vfs.load(std::sync::atomic::Ordering::Relaxed) {
+            "vfs"
+        } else {
+            "overlay2"
+        }
+    }
+
+    /// The container's upper directory as an overlay has it: the real one, or (vfs) one built
+    /// in `scratch` by comparing the copy with the image. The caller removes `scratch`.
+    pub fn upper_dir(&self, r: &Record, layers: &[PathBuf], scratch: &Path) -> io::Result<PathBuf> {
+        let dir = self.dir(&r.id);
+        if self.storage_driver() != "vfs" {
+            return Ok(dir.join("upper"));
+        }
+        std::fs::create_dir_all(scratch)?;
+        super::vfs::upper_view(&dir.join("rootfs"), layers, scratch)?;
+        Ok(scratch.to_path_buf())
     }
 
     pub fn runtime_root(&self) -> PathBuf {
@@ -426,9 +453,16 @@ impl Containers {
             }
         };
         oci.mounts.extend(super::volumes::oci_mounts(&mounts));
+        let vfs = self.storage_driver() == "vfs";
+        if vfs {
+            oci.annotations.remove(crate::runtime::mounts::OVERLAY_ANNOTATION);
+        }
         let made = (|| -> io::Result<Record> {
             for d in ["upper", "work", "rootfs", "bundle"] {
                 std::fs::create_dir_all(dir.join(d))?;
+            }
+            if vfs {
+                super::vfs::populate(&layers, &dir.join("rootfs"))?;
             }
             // These files are derived from container.json, which is written last and durably:
             // it is the commit point, so they need no fsync of their own.

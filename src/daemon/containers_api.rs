@@ -207,14 +207,18 @@ pub fn inspect(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
         "LogPath": dir.join("json.log"),
         "Name": format!("/{}", rec.name),
         "RestartCount": rec.restart_count,
-        "Driver": "overlay2",
+        "Driver": e.storage_driver(),
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": exec_ids,
         "HostConfig": host,
-        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
+        "GraphDriver": if e.storage_driver() == "vfs" {
+            json!({"Name": "vfs", "Data": {"Dir": dir.join("rootfs")}})
+        } else {
+            json!({"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}})
+        },
         "Mounts": super::volumes::MountPoint::api_json(&rec.mounts),
         "Config": {
             "Hostname": std::fs::read_to_string(dir.join("hostname")).unwrap_or_default().trim(),
@@ -648,13 +652,22 @@ fn system_cpu_ns() -> u64 {
 /// `GET /containers/{id}/changes`: the upper directory against the image: 0 modified, 1 added,
 /// 2 deleted (a whiteout).
 pub fn changes(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
-    use std::os::unix::fs::FileTypeExt;
     let rec = e.containers.find(id)?;
-    let upper = e.containers.container_dir(&rec.id).join("upper");
     let layers = {
         let img = e.images.resolve(&rec.image).map_err(|x| super::images::api_error(&x))?;
         e.images.layer_dirs(&img).map_err(ApiError::from)?
     };
+    let scratch = e.layout.tmp().join(format!("diff-{}", super::containers::random_hex(8)));
+    let upper = e.containers.upper_dir(&rec, &layers, &scratch);
+    let result = upper.map_err(ApiError::from).and_then(|upper| changes_in(&upper, &layers));
+    let _ = std::fs::remove_dir_all(&scratch);
+    r.json(200, &Value::Array(result?))?;
+    Ok(())
+}
+
+/// The changes an overlay upper directory makes to `layers`, as `docker diff` lists them.
+fn changes_in(upper: &std::path::Path, layers: &[std::path::PathBuf]) -> Result<Vec<Value>, ApiError> {
+    use std::os::unix::fs::FileTypeExt;
     let in_image = |rel: &std::path::Path| layers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
     let mut out = Vec::new();
     let mut stack = vec![std::path::PathBuf::new()];
@@ -678,8 +691,7 @@ pub fn changes(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
         }
     }
     out.sort_by(|a, b| a["Path"].as_str().cmp(&b["Path"].as_str()));
-    r.json(200, &Value::Array(out))?;
-    Ok(())
+    Ok(out)
 }
 
 /// `POST /containers/{id}/update`.
@@ -697,8 +709,14 @@ pub fn export(e: &Engine, id: &str, r: &mut Responder<'_>) -> ApiResult {
     let img = e.images.resolve(&rec.image).map_err(|x| super::images::api_error(&x))?;
     let mut dirs = e.images.layer_dirs(&img).map_err(ApiError::from)?;
     dirs.push(e.containers.container_dir(&rec.id).join("upper"));
+    let vfs = e.storage_driver() == "vfs";
     let mut w = r.stream(200, "application/x-tar", &[])?;
-    if let Err(err) = crate::image::layer::pack_merged(&dirs, &mut w) {
+    let packed = if vfs {
+        crate::image::layer::pack_dir(&e.containers.container_dir(&rec.id).join("rootfs"), &mut w)
+    } else {
+        crate::image::layer::pack_merged(&dirs, &mut w)
+    };
+    if let Err(err) = packed {
         // The headers are out: a short stream is how the client learns of the failure.
         eprintln!("tugd: export {}: {err}", rec.short_id());
         return Ok(());

@@ -18,6 +18,7 @@ pub mod images;
 pub mod router;
 pub mod spec;
 pub mod system;
+pub mod vfs;
 pub mod volumes;
 
 use std::ffi::OsString;
@@ -56,6 +57,9 @@ struct Args {
     /// daemon.json with the keys that apply (hosts, data-root, log-level, log-opts, ...).
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
+    /// overlay2 (the default where overlayfs works) or vfs (a copy of the layers per container).
+    #[arg(short = 's', long = "storage-driver")]
+    storage_driver: Option<String>,
     /// Allow plain TCP on a non-loopback address (no TLS: anyone who can connect is root).
     #[arg(long = "insecure-tcp")]
     insecure_tcp: bool,
@@ -81,6 +85,8 @@ pub struct DaemonConfig {
     pub data_root: Option<PathBuf>,
     #[serde(default)]
     pub log_level: Option<String>,
+    #[serde(default)]
+    pub storage_driver: Option<String>,
     #[serde(default)]
     pub log_opts: std::collections::BTreeMap<String, String>,
     #[serde(default)]
@@ -122,7 +128,7 @@ impl Engine {
     }
 
     pub fn storage_driver(&self) -> &'static str {
-        "overlay2"
+        self.containers.storage_driver()
     }
 }
 
@@ -162,6 +168,12 @@ fn run(a: Args) -> Result<(), String> {
         None => DaemonConfig::default(),
     };
     add_registry_flags(&mut file_cfg, &a);
+    let wanted_driver = match a.storage_driver.clone().or(file_cfg.storage_driver.clone()).as_deref() {
+        Some("overlay2" | "overlay") => Some("overlay2"),
+        Some("vfs") => Some("vfs"),
+        Some(other) => return Err(format!("unknown storage driver {other:?} (overlay2 or vfs)")),
+        None => None,
+    };
     let mut hosts = a.hosts.clone();
     if hosts.is_empty() {
         hosts = file_cfg.hosts.clone();
@@ -189,6 +201,15 @@ fn run(a: Args) -> Result<(), String> {
     if let Some((size, files)) = log_opts(&file_cfg) {
         *containers.log_defaults.lock().unwrap_or_else(|e| e.into_inner()) = (size, files);
     }
+    let driver = match wanted_driver {
+        Some(d) => d,
+        None if vfs::overlay_works(&layout.tmp()) => "overlay2",
+        None => {
+            eprintln!("tugd: overlayfs is not available here; using the vfs storage driver (a copy per container)");
+            "vfs"
+        }
+    };
+    containers.set_vfs(driver == "vfs");
     // Containers that kept running while no daemon was up get their exit watchers back.
     containers.restore();
     let engine = Arc::new(Engine {

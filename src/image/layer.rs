@@ -249,6 +249,53 @@ pub fn pack_merged(dirs: &[PathBuf], out: impl Write) -> io::Result<()> {
     builder.into_inner()?.flush()
 }
 
+/// Every path visible in the union of overlay-style layers (`dirs`, bottom first), with the file
+/// that provides it: the merged view `pack_merged` writes, as a list.
+pub fn merged_entries(dirs: &[PathBuf]) -> io::Result<Vec<(PathBuf, PathBuf)>> {
+    let top_first: Vec<&Path> = dirs.iter().rev().map(PathBuf::as_path).collect();
+    let mut out = Vec::new();
+    union_entries(&top_first, Path::new(""), &mut out)?;
+    Ok(out)
+}
+
+fn union_entries(layers: &[&Path], rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> io::Result<()> {
+    let mut hidden = std::collections::BTreeSet::new();
+    let mut winners: std::collections::BTreeMap<OsString, usize> = std::collections::BTreeMap::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let dir = layer.join(rel);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(md) if md.is_dir() => {}
+            Ok(_) => break,
+            Err(_) => continue,
+        }
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name();
+            if hidden.contains(&name) || winners.contains_key(&name) {
+                continue;
+            }
+            if is_whiteout(&e.metadata()?) {
+                hidden.insert(name);
+            } else {
+                winners.insert(name, i);
+            }
+        }
+        if is_opaque(&dir) {
+            break;
+        }
+    }
+    for (name, i) in winners {
+        let rel = rel.join(&name);
+        let src = layers[i].join(&rel);
+        let is_dir = std::fs::symlink_metadata(&src)?.is_dir();
+        out.push((rel.clone(), src));
+        if is_dir {
+            union_entries(&layers[i..], &rel, out)?;
+        }
+    }
+    Ok(())
+}
+
 fn is_whiteout(md: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     md.file_type().is_char_device() && md.rdev() == 0

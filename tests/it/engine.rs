@@ -1264,3 +1264,61 @@ fn crashes_midway_are_repaired_at_the_next_start() {
         }
     }
 }
+
+/// The vfs storage driver (what the daemon falls back to without overlayfs): a copy of the
+/// layers per container, with diff, commit, export and cp working as with overlays.
+#[test]
+fn vfs_storage_driver_copies_and_works() {
+    let _turn = serial();
+    let d = Daemon::start("vfs", &["--storage-driver", "vfs"]);
+    let out = ok(d.docker(&["load", "-i", busybox_tar().to_str().unwrap()]));
+    assert_eq!(out.trim(), "Loaded image: localhost/busybox:latest");
+    assert_eq!(ok(d.docker(&["info", "-f", "{{.Driver}}"])).trim(), "vfs");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "v1",
+        IMG,
+        "sh",
+        "-c",
+        "echo new > /made; rm /bin/ls; echo x >> /etc/passwd; sleep 1000",
+    ]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while d.docker(&["exec", "v1", "test", "-e", "/made"]).status.code() != Some(0) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(ok(d.docker(&["inspect", "-f", "{{.GraphDriver.Name}}", "v1"])).trim(), "vfs");
+    // No overlay anywhere: the root is a directory of its own.
+    let pid = ok(d.docker(&["inspect", "-f", "{{.State.Pid}}", "v1"]));
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mounts", pid.trim())).unwrap();
+    assert!(!mounts.lines().any(|l| l.starts_with("overlay ")), "{mounts}");
+    // diff: added, changed (and its directory), deleted.
+    let diff = ok(d.docker(&["diff", "v1"]));
+    for want in ["A /made", "C /etc", "C /etc/passwd", "C /bin", "D /bin/ls"] {
+        assert!(diff.lines().any(|l| l == want), "{want} missing from:\n{diff}");
+    }
+    assert!(!diff.lines().any(|l| l == "C /etc/group"), "{diff}");
+    // commit: the new image has the changes, the deletion included.
+    ok(d.docker(&["commit", "v1", "fromvfs:1"]));
+    let o = d.docker(&["run", "--rm", "fromvfs:1", "sh", "-c", "cat /made; tail -1 /etc/passwd; ls /bin/ls"]);
+    assert_eq!(stdout(&o), "new\nx\n", "{}", stderr(&o));
+    // export and cp read the copy.
+    let o = d.docker(&["export", "v1"]);
+    assert!(o.status.success());
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(listing.contains("made"), "export lacks /made");
+    assert!(ok(d.docker(&["cp", "v1:/made", "-"])).contains("new"));
+    // Containers do not share their copies.
+    assert_eq!(d.docker(&["run", "--rm", IMG, "test", "-e", "/made"]).status.code(), Some(1));
+    ok(d.docker(&["rm", "-f", "v1"]));
+    // An unknown driver is refused at start.
+    let bad = Command::new(crate::util::tug())
+        .args(["daemon", "--storage-driver", "zfs", "-H", "unix:///nonexistent/x.sock", "--data-root"])
+        .arg(d.dir.join("other-root"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown storage driver"));
+    assert!(!d.dir.join("other-root").exists(), "a refused start must leave nothing");
+}
