@@ -471,8 +471,11 @@ fn containers_outlive_a_killed_daemon() {
     let running = ok(d.docker(&["ps", "-q"]));
     assert_eq!(running.lines().count(), 21, "{running}");
     assert_eq!(ok(d.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quick"])).trim(), "exited 7");
-    // exec works on a container the new daemon inherited.
+    // exec works on a container the new daemon inherited, and so does logs -f: it follows c0
+    // to its end, every line there.
     assert_eq!(ok(d.docker(&["exec", "long", "echo", "inherited"])), "inherited\n");
+    let followed = ok(d.docker(&["logs", "-f", "c0"]));
+    assert_eq!(followed, (1..=60).map(|n| format!("{n}\n")).collect::<String>(), "logs -f after the restart");
     // The twenty finish under the new daemon: every line is there and every exit code right.
     for i in 0..20 {
         assert_eq!(ok(d.docker(&["wait", &format!("c{i}")])).trim(), i.to_string());
