@@ -333,6 +333,7 @@ def main():
     p.add_argument("--gets", type=int, default=4)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--blob-mib", type=int, default=64)
+    p.add_argument("--gets-only", action="store_true", help="only the concurrent GETs and registry memory")
     a = p.parse_args()
     a.tug = os.path.abspath(a.tug)
     a.work = tempfile.mkdtemp(prefix="bench-registry.")
@@ -341,18 +342,19 @@ def main():
     print(f"load average before: {load_before}", file=sys.stderr)
     pairs, regs = [], []
     try:
-        subprocess.run([os.path.join(HERE, "big-image.sh"), a.image, str(a.random_mib), LOCAL, str(a.text_mib)],
-                       check=True, stdout=subprocess.DEVNULL)
-        pairs = [
-            Pair("tug", a, lambda w: engine.Tugd(a.tug, w), lambda w, t: TugRegistry(a.tug, w, t)),
-            Pair("docker", a, engine.Dockerd, Distribution),
-        ]
-        for i in range(a.n):
+        if not a.gets_only:
+            subprocess.run([os.path.join(HERE, "big-image.sh"), a.image, str(a.random_mib), LOCAL, str(a.text_mib)],
+                           check=True, stdout=subprocess.DEVNULL)
+            pairs = [
+                Pair("tug", a, lambda w: engine.Tugd(a.tug, w), lambda w, t: TugRegistry(a.tug, w, t)),
+                Pair("docker", a, engine.Dockerd, Distribution),
+            ]
+        for i in range(a.n if pairs else 0):
             for pr in pairs:
                 pr.first_run()
                 print(f"{pr.name} first push {i + 1}: push {pr.first_push[-1]:.2f}s pull {pr.first_pull[-1]:.2f}s "
                       f"(load {load()})", file=sys.stderr)
-        for i in range(a.n):
+        for i in range(a.n if pairs else 0):
             for pr in pairs:
                 pr.again_run()
                 print(f"{pr.name} push again {i + 1}: push {pr.push[-1]:.2f}s pull {pr.pull[-1]:.2f}s "
@@ -370,40 +372,43 @@ def main():
         subprocess.run(["rm", "-rf", a.work])
     load_after = load()
 
-    print(f"Image: busybox + {a.random_mib} MiB random + {a.text_mib} MiB text, loaded uncompressed. "
-          f"N={a.n}. Load average before {load_before}, after push/pull {load_mid}, after GETs {load_after}.")
+    if pairs:
+        print(f"Image: busybox + {a.random_mib} MiB random + {a.text_mib} MiB text, loaded uncompressed. N={a.n}.")
+    mid = f", after push/pull {load_mid}" if pairs else ""
+    print(f"Load average before {load_before}{mid}, after GETs {load_after}.")
     print()
-    print("| pair | measurement | median s | min s | max s | runs |")
-    print("|---|---|---:|---:|---:|---:|")
-    med = {}
-    for pr in pairs:
-        series = [
-            ("first push (compresses)", pr.first_push),
-            ("pull after first push", pr.first_pull),
-            ("first push + pull", [x + y for x, y in zip(pr.first_push, pr.first_pull)]),
-            ("push again", pr.push),
-            ("pull", pr.pull),
-            ("push again + pull", [x + y for x, y in zip(pr.push, pr.pull)]),
-        ]
-        for what, xs in series:
-            m, lo, hi, n = stats(xs)
-            med[(pr.name, what)] = m
-            print(f"| {pr.name} | {what} | {m:.2f} | {lo:.2f} | {hi:.2f} | {n} |")
-    print()
-    print("| measurement | tug / docker (time) | docker / tug (speed-up) |")
-    print("|---|---:|---:|")
-    for what in ["first push (compresses)", "pull after first push", "first push + pull", "push again", "pull",
-                 "push again + pull"]:
-        t, d = med[("tug", what)], med[("docker", what)]
-        print(f"| {what} | {t / d:.2f} | {d / t:.2f} |")
-    print()
-    print("| pair | blob bytes in the registry after a push | registry peak RSS during push + pull (median) "
-          "| layers downloaded by each pull after first push | … by each later pull |")
-    print("|---|---:|---:|---|---|")
-    for pr in pairs:
-        print(f"| {pr.name} | {statistics.median(pr.stored) / (1 << 20):.1f} MiB | "
-              f"{statistics.median(pr.reg_hwm) / 1024:.1f} MiB | {pr.first_downloaded} of 3 | {pr.downloaded} of 3 |")
-    print()
+    if pairs:
+        print("| pair | measurement | median s | min s | max s | runs |")
+        print("|---|---|---:|---:|---:|---:|")
+        med = {}
+        for pr in pairs:
+            series = [
+                ("first push (compresses)", pr.first_push),
+                ("pull after first push", pr.first_pull),
+                ("first push + pull", [x + y for x, y in zip(pr.first_push, pr.first_pull)]),
+                ("push again", pr.push),
+                ("pull", pr.pull),
+                ("push again + pull", [x + y for x, y in zip(pr.push, pr.pull)]),
+            ]
+            for what, xs in series:
+                m, lo, hi, n = stats(xs)
+                med[(pr.name, what)] = m
+                print(f"| {pr.name} | {what} | {m:.2f} | {lo:.2f} | {hi:.2f} | {n} |")
+        print()
+        print("| measurement | tug / docker (time) | docker / tug (speed-up) |")
+        print("|---|---:|---:|")
+        for what in ["first push (compresses)", "pull after first push", "first push + pull", "push again", "pull",
+                     "push again + pull"]:
+            t, d = med[("tug", what)], med[("docker", what)]
+            print(f"| {what} | {t / d:.2f} | {d / t:.2f} |")
+        print()
+        print("| pair | blob bytes in the registry after a push | registry peak RSS during push + pull (median) "
+              "| layers downloaded by each pull after first push | … by each later pull |")
+        print("|---|---:|---:|---|---|")
+        for pr in pairs:
+            print(f"| {pr.name} | {statistics.median(pr.stored) / (1 << 20):.1f} MiB | "
+                  f"{statistics.median(pr.reg_hwm) / 1024:.1f} MiB | {pr.first_downloaded} of 3 | {pr.downloaded} of 3 |")
+        print()
     print(f"Concurrent GETs: {a.clients} curl processes, each fetching a {a.blob_mib} MiB blob {a.gets} times "
           f"over one connection; {a.rounds} rounds.")
     print()
