@@ -186,25 +186,33 @@ def make_dir_tree(path, mib):
 
 
 def bench(e, a, big_tar, cp_src, rows, mem):
+    want = lambda what: not a.only or what in a.only.split(",")
     e.docker("load", "-i", os.path.join(a.work, "busybox.tar"))
     idle = sum(pss_kb(p) for p in e.daemon_pids())
-    rows.append((e.name, "`docker run --rm --network none busybox true`",
-                 timed(["docker", "run", "--rm", "--network", "none", IMG, "true"], a.n, e.env)))
+    if want("run"):
+        rows.append((e.name, "`docker run --rm --network none busybox true`",
+                     timed(["docker", "run", "--rm", "--network", "none", IMG, "true"], a.n, e.env)))
     e.docker("run", "-d", "--name", "ex", IMG, "sleep", "100000")
-    rows.append((e.name, "`docker exec C true`", timed(["docker", "exec", "ex", "true"], a.n, e.env)))
+    if want("exec"):
+        rows.append((e.name, "`docker exec C true`", timed(["docker", "exec", "ex", "true"], a.n, e.env)))
     cp_runs = max(5, a.n // 4)
-    rows.append((e.name, f"`docker cp` of a {a.cp_mib} MiB directory into a container",
-                 timed(["docker", "cp", cp_src, "ex:/tmp/in"], cp_runs, e.env,
-                       before=lambda i: e.docker("exec", "ex", "rm", "-rf", "/tmp/in"))))
-    out = os.path.join(a.work, f"out-{e.name}")
-    rows.append((e.name, f"`docker cp` of a {a.cp_mib} MiB directory out of a container",
-                 timed(["docker", "cp", "ex:/tmp/in", out], cp_runs, e.env,
-                       before=lambda i: shutil.rmtree(out, ignore_errors=True))))
+    if not want("cp"):
+        cp_runs = 0
+    if cp_runs:
+        rows.append((e.name, f"`docker cp` of a {a.cp_mib} MiB directory into a container",
+                     timed(["docker", "cp", cp_src, "ex:/tmp/in"], cp_runs, e.env,
+                           before=lambda i: e.docker("exec", "ex", "rm", "-rf", "/tmp/in"))))
+        out = os.path.join(a.work, f"out-{e.name}")
+        rows.append((e.name, f"`docker cp` of a {a.cp_mib} MiB directory out of a container",
+                     timed(["docker", "cp", "ex:/tmp/in", out], cp_runs, e.env,
+                           before=lambda i: shutil.rmtree(out, ignore_errors=True))))
     e.docker("rm", "-f", "ex")
-    load_runs = max(5, a.n // 2)
-    rows.append((e.name, f"`docker load` of a {a.load_mib} MiB image",
-                 timed(["docker", "load", "-i", big_tar], load_runs, e.env,
-                       before=lambda i: e.docker("rmi", "-f", "localhost/big:latest", check=False))))
+    if want("load"):
+        rows.append((e.name, f"`docker load` of a {a.load_mib} MiB image",
+                     timed(["docker", "load", "-i", big_tar], a.n, e.env,
+                           before=lambda i: e.docker("rmi", "-f", "localhost/big:latest", check=False))))
+    if not (want("ps") or want("mem")):
+        return
     for i in range(100):
         e.docker("run", "-d", "--network", "none", "--name", f"b{i}", IMG, "sleep", "100000")
     rows.append((e.name, "`docker ps -a`, 100 containers", timed(["docker", "ps", "-a"], a.n, e.env)))
@@ -238,6 +246,7 @@ def main():
     p.add_argument("-n", type=int, default=20)
     p.add_argument("--load-mib", type=int, default=300)
     p.add_argument("--cp-mib", type=int, default=100)
+    p.add_argument("--only", default="", help="comma list of run,exec,cp,load,ps,mem")
     a = p.parse_args()
     a.tug = os.path.abspath(a.tug)
     a.work = tempfile.mkdtemp(prefix="bench-engine.")
@@ -262,7 +271,7 @@ def main():
             finally:
                 e.stop()
                 engines.remove(e)
-        if a.podman:
+        if a.podman and (not a.only or "run" in a.only or "exec" in a.only):
             bench_podman(a, rows)
     finally:
         for e in engines:
@@ -274,6 +283,8 @@ def main():
     print("|---|---|---:|---:|---:|---:|")
     for eng, what, (med, lo, hi, n) in rows:
         print(f"| {eng} | {what} | {med:.1f} | {lo:.1f} | {hi:.1f} | {n} |")
+    if a.only and "mem" not in a.only:
+        return
     print()
     print("| engine | daemon idle (PSS) | daemon, 100 running | per running container (PSS) |")
     print("|---|---:|---:|---:|")

@@ -4,7 +4,8 @@
 #
 #   scripts/bench-engine.sh [TUG]      TUG defaults to the static build (scripts/build-static.sh)
 #
-# Environment: N (runs per measurement, default 20), LOAD_MIB (default 300), CP_MIB (default 100).
+# Environment: N (runs per measurement, default 20), LOAD_MIB (default 300), CP_MIB (default 100),
+# ONLY (a comma list of run,exec,cp,load,ps,mem; default all).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -14,5 +15,5 @@ command -v docker >/dev/null || { echo "$0: the docker CLI is required" >&2; exi
 peers=()
 command -v dockerd >/dev/null && peers+=(--dockerd)
 command -v podman >/dev/null && peers+=(--podman)
-exec python3 "$here/bench-engine.py" --tug "$tug" -n "${N:-20}" --load-mib "${LOAD_MIB:-300}" \
+exec python3 "$here/bench-engine.py" --tug "$tug" -n "${N:-20}" --load-mib "${LOAD_MIB:-300}" --only "${ONLY:-}" \
     --cp-mib "${CP_MIB:-100}" "${peers[@]}"
