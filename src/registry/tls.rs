@@ -122,7 +122,9 @@ pub fn accept(mut tcp: TcpStream, config: &Arc<ServerConfig>, io_timeout: Durati
     let mut reads = 0;
     loop {
         while conn.wants_write() {
-            conn.write_tls(&mut tcp)?;
+            if conn.write_tls(&mut tcp).map_err(timed_out)? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
         }
         if !conn.is_handshaking() {
             break;
