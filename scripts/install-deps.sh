@@ -2,13 +2,13 @@
 # Installs what the tests and the demo need on a Debian machine, if anything is missing:
 # busybox-static (the test image's only binary), podman and its helpers, runc (benchmark peer),
 # skopeo, docker-registry (distribution 2.8, the registry tests' peer; the tests run it on a
-# loopback port with their own config), docker-py, and the musl target and musl-gcc (ring, under
+# loopback port with their own config), openssl and curl (the registry's TLS tests), docker-py, and the musl target and musl-gcc (ring, under
 # rustls, has C code) for the static build. The docker CLI 28 client is expected at /usr/local/bin/docker. Quick when everything is present.
 set -euo pipefail
 
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
-for cmd in podman conmon runc skopeo docker-registry script readelf python3 bc musl-gcc; do
+for cmd in podman conmon runc skopeo docker-registry script readelf python3 bc musl-gcc openssl curl; do
     command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -23,7 +23,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends \
         busybox-static podman conmon runc skopeo docker-registry uidmap golang-github-containers-common \
         netavark aardvark-dns containernetworking-plugins catatonit fuse-overlayfs slirp4netns \
-        util-linux bsdutils coreutils procps iproute2 tar file binutils bc python3 ca-certificates musl-tools \
+        util-linux bsdutils coreutils procps iproute2 tar file binutils bc python3 ca-certificates musl-tools openssl curl \
         >/dev/null
 fi
 

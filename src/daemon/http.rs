@@ -3,18 +3,26 @@
 //! message, and connection hijacking (`101 UPGRADED`) with half-close for attach and exec.
 //!
 //! One thread per connection; requests on a connection are served one after another (keep-alive).
+//! The registry also serves it over TLS ([`Stream::Tls`]); the Engine API does not.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The largest request head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// A client connection over a unix or TCP socket.
+/// A TLS session over TCP after its handshake.
+pub type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// A client connection over a unix or TCP socket, or TLS over TCP.
 pub enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    /// One TLS session cannot be split into two sockets as a TCP one can, so the reading and
+    /// writing halves of a [`Conn`] share it; they are used from one thread, one after another.
+    Tls(Arc<Mutex<TlsStream>>),
 }
 
 impl Stream {
@@ -22,16 +30,29 @@ impl Stream {
         Ok(match self {
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Tls(s) => Stream::Tls(s.clone()),
         })
     }
 
-    /// Closes the write half: the client sees EOF on its read side.
+    /// Closes the write half: the client sees EOF on its read side (after TLS's close_notify).
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => {
+                let mut t = lock(s);
+                t.conn.send_close_notify();
+                t.flush()?;
+                t.sock.shutdown(Shutdown::Write)
+            }
         }
     }
+}
+
+/// The TLS session. The lock is held only for one rustls call, by the connection's one thread;
+/// a poisoned lock is taken as is, and rustls reports a broken session on the next call.
+pub fn lock(s: &Mutex<TlsStream>) -> MutexGuard<'_, TlsStream> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Read for Stream {
@@ -39,6 +60,7 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => lock(s).read(buf),
         }
     }
 }
@@ -48,10 +70,15 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => lock(s).write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            // Sockets are unbuffered; TLS may hold records its last write could not send.
+            Stream::Unix(_) | Stream::Tcp(_) => Ok(()),
+            Stream::Tls(s) => lock(s).flush(),
+        }
     }
 }
 

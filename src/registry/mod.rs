@@ -3,8 +3,7 @@
 //! `docker-registry`. `serve` answers the API; `gc` collects unreferenced blobs, also while a
 //! server runs.
 //!
-//! Not here: TLS (put a TLS proxy in front, or use the loopback), token authentication, and
-//! schema 1 manifests on push.
+//! Not here: token authentication and schema 1 manifests on push.
 
 pub mod api;
 pub mod gc;
@@ -12,6 +11,7 @@ pub mod handlers;
 pub mod manifest;
 pub mod server;
 pub mod storage;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::net::TcpListener;
@@ -54,11 +54,11 @@ struct ServeArgs {
     /// Require HTTP Basic authentication against this htpasswd file (bcrypt entries).
     #[arg(long, value_name = "FILE")]
     htpasswd: Option<PathBuf>,
-    /// Not supported: serve plain HTTP behind a TLS proxy.
-    #[arg(long, value_name = "FILE")]
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// Not supported: serve plain HTTP behind a TLS proxy.
-    #[arg(long, value_name = "FILE")]
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = 64)]
@@ -103,22 +103,26 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 fn serve(a: ServeArgs) -> Result<(), String> {
-    if a.tls_cert.is_some() || a.tls_key.is_some() {
-        return Err("TLS is not supported: serve plain HTTP on the loopback or behind a TLS proxy".into());
-    }
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+        (None, None) => None,
+        // clap's `requires` refuses these first.
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     let auth = a.htpasswd.as_deref().map(server::Htpasswd::load).transpose()?;
     std::fs::create_dir_all(a.root.join("docker/registry/v2"))
         .map_err(|e| format!("cannot create {}: {e}", a.root.display()))?;
     let listener = TcpListener::bind(&a.addr).map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
     let local = listener.local_addr().map(|l| l.to_string()).unwrap_or(a.addr.clone());
     eprintln!(
-        "tug-registry: serving {} on {local}{}{}",
+        "tug-registry: serving {} on {local}{}{}{}",
         a.root.display(),
+        if tls.is_some() { " (https)" } else { "" },
         if a.read_only { " (read-only)" } else { "" },
         if auth.is_some() { " (htpasswd)" } else { "" }
     );
     let registry = handlers::Registry { storage: storage::Storage::new(&a.root), read_only: a.read_only };
-    let srv = Arc::new(server::Server { registry, auth });
+    let srv = Arc::new(server::Server { registry, auth, tls });
     server::serve(listener, srv, a.max_connections).map_err(|e| e.to_string())
 }
 

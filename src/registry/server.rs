@@ -1,9 +1,10 @@
 //! The registry's HTTP side: a bounded pool of connection threads over the project's HTTP/1.1
-//! layer (`daemon::http`), Basic authentication against an htpasswd file, and the writing of
-//! responses — blobs streamed from disk with the kernel's copy, never read into memory.
+//! layer (`daemon::http`), plain or over TLS (`tls`), Basic authentication against an htpasswd
+//! file, and the writing of responses — blobs streamed from disk with the kernel's copy (a
+//! buffered copy over TLS), never read into memory.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::api::ApiError;
 use super::handlers::{self, Payload, Registry, Response};
-use crate::daemon::http::{write_head, Body, Conn, Head, Stream};
+use crate::daemon::http::{self, write_head, Body, Conn, Head, Stream};
 
 /// How long a connection may sit idle (or stall mid-body) before it is dropped.
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
@@ -63,6 +64,8 @@ impl Drop for SlotGuard {
 pub struct Server {
     pub registry: Registry,
     pub auth: Option<Htpasswd>,
+    /// Serve HTTPS with this configuration (`--tls-cert/--tls-key`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Accepts connections for ever, one thread each, at most `max` at once.
@@ -97,7 +100,17 @@ fn serve_conn(stream: TcpStream, server: &Server) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_nodelay(true);
-    let Ok(mut conn) = Conn::new(Stream::Tcp(stream)) else { return };
+    let stream = match &server.tls {
+        None => Stream::Tcp(stream),
+        Some(config) => match super::tls::accept(stream, config, IO_TIMEOUT) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tug-registry: {peer}: {e}");
+                return;
+            }
+        },
+    };
+    let Ok(mut conn) = Conn::new(stream) else { return };
     loop {
         let head = match conn.read_head() {
             Ok(Some(h)) => h,
@@ -141,8 +154,15 @@ fn serve_conn(stream: TcpStream, server: &Server) {
 /// kernel does not reset the connection and destroy the answer before the client reads it.
 fn linger(conn: &mut Conn) {
     let _ = conn.writer.shutdown_write();
-    if let Stream::Tcp(t) = &conn.writer {
-        let _ = t.set_read_timeout(Some(Duration::from_secs(2)));
+    let linger_timeout = Some(Duration::from_secs(2));
+    match &conn.writer {
+        Stream::Tcp(t) => {
+            let _ = t.set_read_timeout(linger_timeout);
+        }
+        Stream::Tls(t) => {
+            let _ = http::lock(t).sock.set_read_timeout(linger_timeout);
+        }
+        Stream::Unix(_) => {}
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = vec![0u8; 1 << 16];
@@ -182,11 +202,14 @@ fn write_response(w: &mut Stream, is_head: bool, resp: Response, close: bool) ->
     }
     write_head(w, resp.status, &headers)?;
     if is_head {
-        return Ok(());
+        return w.flush();
     }
     match resp.payload {
-        Payload::Empty | Payload::Head(_) => Ok(()),
-        Payload::Bytes(b) => w.write_all(&b),
+        Payload::Empty | Payload::Head(_) => w.flush(),
+        Payload::Bytes(b) => {
+            w.write_all(&b)?;
+            w.flush()
+        }
         Payload::File { mut file, offset, len } => {
             use std::io::Seek;
             // The kernel copies file to socket (std's io::copy does not use sendfile from a file
@@ -196,14 +219,22 @@ fn write_response(w: &mut Stream, is_head: bool, resp: Response, close: bool) ->
             }
             file.seek(io::SeekFrom::Start(offset))?;
             let mut src = file.take(len);
+            // TLS must encrypt in user space, in records of up to 16 KiB, so a large buffer
+            // saves lock and write calls.
             let sent = match w {
                 Stream::Tcp(t) => io::copy(&mut src, t)?,
                 Stream::Unix(u) => io::copy(&mut src, u)?,
+                Stream::Tls(_) => {
+                    let mut buffered = BufWriter::with_capacity(256 << 10, &mut *w);
+                    let n = io::copy(&mut src, &mut buffered)?;
+                    buffered.flush()?;
+                    n
+                }
             };
             if sent != len {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than its size"));
             }
-            Ok(())
+            w.flush()
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `tug registry`: the OCI distribution API spoken over raw HTTP to the real binary, skopeo
-//! pushing and pulling through it, gc beside a running server, and a storage directory written by
-//! Debian's `docker-registry` (distribution 2.8) served as is, and the other way round.
+//! pushing and pulling through it (also over TLS, with certificates made by openssl), gc beside a
+//! running server, and a storage directory written by Debian's `docker-registry` (distribution
+//! 2.8) served as is, and the other way round.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -729,7 +730,7 @@ fn keep_alive_and_bounded_connections() {
 }
 
 #[test]
-fn read_only_htpasswd_tls_and_argv0() {
+fn read_only_htpasswd_and_argv0() {
     let reg = Registry::start("reg-ro", &["--read-only"]);
     assert_eq!(reg.get("/v2/").status, 200);
     let r = reg.req("POST", "/v2/lib/x/blobs/uploads/", &[], b"");
@@ -751,17 +752,262 @@ fn read_only_htpasswd_tls_and_argv0() {
     let r = reg.req("GET", "/v2/", &[("Authorization", "Basic YWxpY2U6d3Jvbmc=")], b"");
     assert_eq!(r.status, 401);
 
-    let out =
-        Command::new(tug()).args(["registry", "serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).output().unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("TLS is not supported"), "{}", stderr(&out));
-
     // The same applet under its own name.
     let links = Dir::new("reg-argv0");
     let link = links.join("tug-registry");
     std::os::unix::fs::symlink(tug(), &link).unwrap();
     let help = ok(Command::new(&link).arg("--help").output().unwrap());
     assert!(help.contains("serve") && help.contains("gc"), "{help}");
+}
+
+/// A self-signed certificate for 127.0.0.1 made by the openssl CLI: `newkey` is openssl's
+/// `-newkey` argument (`ec` for P-256, `rsa:2048`). Returns the certificate and key files.
+fn self_signed(dir: &Dir, name: &str, newkey: &str) -> (PathBuf, PathBuf) {
+    let found = Command::new("sh").args(["-c", "command -v openssl"]).output().unwrap();
+    assert!(found.status.success(), "the openssl CLI is required for the TLS tests: apt-get install openssl");
+    let (cert, key) = (dir.join(&format!("{name}.crt")), dir.join(&format!("{name}.key")));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-newkey", newkey]);
+    if newkey == "ec" {
+        cmd.args(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+    }
+    cmd.args(["-nodes", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
+    ok(cmd.output().unwrap());
+    (cert, key)
+}
+
+/// curl against the loopback only (no proxy from the environment), with a bound on time.
+fn curl(args: &[&str]) -> std::process::Output {
+    Command::new("curl")
+        .args(["--noproxy", "*", "-sS", "--max-time", "20"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is required for the TLS tests: apt-get install curl")
+}
+
+/// curl's status line and headers (`-i`), then the body.
+fn curl_ok(args: &[&str]) -> String {
+    let out = curl(&[&["-i"], args].concat());
+    assert!(out.status.success(), "curl {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn tls_serves_https_refuses_plain_http_and_keeps_serving() {
+    let dir = Dir::new("reg-tls");
+    let (cert, key) = self_signed(&dir, "server", "ec");
+    let hash = bcrypt::hash("s3cret", 4).unwrap().replacen("$2b$", "$2y$", 1);
+    std::fs::write(dir.join("htpasswd"), format!("alice:{hash}\n")).unwrap();
+    let htpasswd = dir.join("htpasswd");
+    let root = dir.join("root");
+    let reg = Registry::start_in(
+        dir,
+        root,
+        &["--tls-cert", arg(&cert), "--tls-key", arg(&key), "--htpasswd", arg(&htpasswd), "--max-connections", "2"],
+    );
+    let url = format!("https://{}/v2/", reg.host());
+    let cacert = arg(&cert);
+
+    // Verified against the certificate as its own CA; Basic auth inside TLS.
+    let r = curl_ok(&["--cacert", cacert, "-u", "alice:s3cret", &url]);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("Docker-Distribution-API-Version: registry/2.0"), "{r}");
+    let r = curl_ok(&["--cacert", cacert, &url]);
+    assert!(r.starts_with("HTTP/1.1 401") && r.contains("WWW-Authenticate: Basic realm="), "{r}");
+    let r = curl_ok(&["--cacert", cacert, "-u", "alice:wrong", &url]);
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    // Without the CA the client refuses the server: the certificate really is checked.
+    let out = curl(&[&url]);
+    assert!(!out.status.success(), "curl trusted a self-signed certificate");
+
+    // Plain HTTP on the TLS port: a plain 400 that says why, as Go's servers answer.
+    let r = curl_ok(&[&format!("http://{}/v2/", reg.host())]);
+    assert!(r.starts_with("HTTP/1.0 400"), "{r}");
+    assert!(r.contains("Client sent an HTTP request to an HTTPS server."), "{r}");
+
+    // Openings no handshake can follow: refused at once (an alert or a close).
+    for junk in [&b"\x00\x01\x02"[..], b"\x16\x03\x01\x00\x05hello world"] {
+        let mut s = TcpStream::connect(reg.host()).unwrap();
+        s.write_all(junk).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).expect("a garbage handshake was not closed");
+        assert!(buf.is_empty() || buf[0] == 0x15, "not an alert: {buf:?}");
+    }
+    // Clients that never finish their handshake, more than --max-connections: they hold their
+    // slots only until the handshake deadline, then the server serves again.
+    let mut stuck = Vec::new();
+    for junk in [&b""[..], b"", b"\x16"] {
+        let mut s = TcpStream::connect(reg.host()).unwrap();
+        s.write_all(junk).unwrap();
+        stuck.push(s);
+    }
+    let started = Instant::now();
+    let r = curl_ok(&["--cacert", cacert, "-u", "alice:s3cret", &url]);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(started.elapsed() < Duration::from_secs(19), "waited {:?}", started.elapsed());
+    for s in &mut stuck {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+    }
+    drop(stuck);
+    let log = reg.log();
+    assert!(log.contains("plain HTTP request on the TLS port"), "{log}");
+    assert!(log.contains("TLS handshake timed out"), "{log}");
+
+    // A blob bigger than any buffer goes out whole through TLS (not the socket's sendfile path),
+    // and a range of it.
+    let big: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let work = Dir::new("reg-tls-blob");
+    let file = work.join("big");
+    std::fs::write(&file, &big).unwrap();
+    let d = digest(&big);
+    let push = curl(&[
+        "--cacert",
+        cacert,
+        "-u",
+        "alice:s3cret",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        &format!("@{}", arg(&file)),
+        "-H",
+        "Content-Type: application/octet-stream",
+        &format!("{url}lib/big/blobs/uploads/?digest={d}"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&push.stdout), "201", "{}", stderr(&push));
+    let got = curl(&["--cacert", cacert, "-u", "alice:s3cret", &format!("{url}lib/big/blobs/{d}")]);
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(digest(&got.stdout), d);
+    let part = curl(&["--cacert", cacert, "-u", "alice:s3cret", "-r", "1000-1999", &format!("{url}lib/big/blobs/{d}")]);
+    assert_eq!(part.stdout, &big[1000..2000]);
+}
+
+#[test]
+fn tls_reads_pkcs8_pkcs1_and_sec1_keys() {
+    let dir = Dir::new("reg-tls-keys");
+    let (ec_cert, ec_key) = self_signed(&dir, "ec", "ec");
+    let (rsa_cert, rsa_key) = self_signed(&dir, "rsa", "rsa:2048");
+    assert!(std::fs::read_to_string(&ec_key).unwrap().contains("BEGIN PRIVATE KEY"), "openssl wrote PKCS#8");
+    let sec1 = dir.join("sec1.key");
+    ok(Command::new("openssl").args(["ec", "-in", arg(&ec_key), "-out", arg(&sec1)]).output().unwrap());
+    assert!(std::fs::read_to_string(&sec1).unwrap().contains("BEGIN EC PRIVATE KEY"));
+    let pkcs1 = dir.join("pkcs1.key");
+    ok(Command::new("openssl")
+        .args(["rsa", "-in", arg(&rsa_key), "-traditional", "-out", arg(&pkcs1)])
+        .output()
+        .unwrap());
+    assert!(std::fs::read_to_string(&pkcs1).unwrap().contains("BEGIN RSA PRIVATE KEY"));
+    for (cert, key) in [(&ec_cert, &ec_key), (&ec_cert, &sec1), (&rsa_cert, &rsa_key), (&rsa_cert, &pkcs1)] {
+        let reg = Registry::start("reg-tls-key", &["--tls-cert", arg(cert), "--tls-key", arg(key)]);
+        let r = curl_ok(&["--cacert", arg(cert), &format!("https://{}/v2/", reg.host())]);
+        assert!(r.starts_with("HTTP/1.1 200"), "{key:?}: {r}");
+    }
+}
+
+/// Runs `tug registry serve` on a free loopback port with `args` and expects it to refuse to
+/// start: returns its stderr after checking the exit status and that nothing listens.
+fn serve_refused(dir: &Dir, args: &[&str]) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(tug())
+        .args(["registry", "serve", "--addr", &addr, "--root", arg(&dir.join("root"))])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tug registry serve {args:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success(), "{args:?}: {err}");
+    assert!(TcpStream::connect(&addr).is_err(), "{args:?}: something listens on {addr}");
+    err
+}
+
+#[test]
+fn tls_refuses_bad_certificates_and_keys() {
+    let dir = Dir::new("reg-tls-bad");
+    let (cert, key) = self_signed(&dir, "a", "ec");
+    let (_, other_key) = self_signed(&dir, "b", "ec");
+    let (cert, key, other_key) = (arg(&cert), arg(&key), arg(&other_key));
+    let missing = dir.join("missing.key");
+    let err = serve_refused(&dir, &["--tls-cert", cert, "--tls-key", arg(&missing)]);
+    assert!(err.contains("missing.key: No such file"), "{err}");
+    let err = serve_refused(&dir, &["--tls-cert", cert, "--tls-key", other_key]);
+    assert!(err.contains(&format!("{other_key} is not the private key of the certificate in {cert}")), "{err}");
+    // Cert and key swapped.
+    let err = serve_refused(&dir, &["--tls-cert", key, "--tls-key", cert]);
+    assert!(err.contains(&format!("{key}: no CERTIFICATE")), "{err}");
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n").unwrap();
+    let err = serve_refused(&dir, &["--tls-cert", arg(&garbage), "--tls-key", key]);
+    assert!(err.contains("garbage.pem: not PEM"), "{err}");
+    // Valid PEM around bytes that are no certificate, and no key.
+    let not_der = dir.join("not-der.pem");
+    std::fs::write(&not_der, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    let err = serve_refused(&dir, &["--tls-cert", arg(&not_der), "--tls-key", key]);
+    assert!(err.contains("not-der.pem: invalid certificate"), "{err}");
+    let not_key = dir.join("not-key.pem");
+    std::fs::write(&not_key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+    let err = serve_refused(&dir, &["--tls-cert", cert, "--tls-key", arg(&not_key)]);
+    assert!(err.contains("not-key.pem: failed to parse private key"), "{err}");
+    // One flag without the other.
+    let err = serve_refused(&dir, &["--tls-cert", cert]);
+    assert!(err.contains("--tls-key"), "{err}");
+    let err = serve_refused(&dir, &["--tls-key", key]);
+    assert!(err.contains("--tls-cert"), "{err}");
+}
+
+#[test]
+fn skopeo_over_tls_verifies_with_a_cert_dir() {
+    let work = Dir::new("reg-tls-skopeo");
+    let tar = busybox_archive(&work);
+    let (cert, key) = self_signed(&work, "server", "ec");
+    // skopeo's --cert-dir convention: *.crt are CA certificates.
+    let certs = work.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&cert, certs.join("ca.crt")).unwrap();
+    let reg = Registry::start("reg-tls-skopeo-srv", &["--tls-cert", arg(&cert), "--tls-key", arg(&key)]);
+    let image = format!("docker://{}/lib/busybox:1.0", reg.host());
+    skopeo(&["copy", "--dest-cert-dir", arg(&certs), &format!("docker-archive:{}", tar.display()), &image]);
+    let info: Value = serde_json::from_str(&skopeo(&["inspect", "--cert-dir", arg(&certs), &image])).unwrap();
+    assert_eq!(info["Os"], "linux", "{info}");
+    assert_eq!(info["RepoTags"], json!(["1.0"]), "{info}");
+    let oci = work.join("oci");
+    skopeo(&["copy", "--src-cert-dir", arg(&certs), &image, &format!("oci:{}:v1", oci.display())]);
+    let index: Value = serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    assert!(oci.join("blobs/sha256").join(manifest).is_file(), "{index}");
+    // Without the CA skopeo refuses the certificate.
+    let out =
+        Command::new("skopeo").args(["--insecure-policy", "inspect", &image]).stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("x509"), "{}", stderr(&out));
 }
 
 /// skopeo, with no policy or credentials from the machine.
