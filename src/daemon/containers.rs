@@ -821,6 +821,9 @@ impl Containers {
 
     /// `POST /containers/{id}/kill`: a user's kill also suspends the restart policy.
     pub fn kill_by_user(&self, key: &str, signal: &str) -> Result<(), ApiError> {
+        // A start in flight finishes first: its process may already run (and print, which is
+        // what a client reacts to) before the start is recorded, and the kill must reach it.
+        let _op = self.ops.lock().unwrap_or_else(|e| e.into_inner());
         let r = self.find(key)?;
         self.kill(&r.id, signal)?;
         self.mark_stopped(&r.id);

@@ -544,8 +544,10 @@ fn pull_resumes_after_kill9_with_range() {
     );
     let served = proxy.served.load(Ordering::Relaxed);
     let layer_size = 64u64 << 20;
+    // Beside the rest of the big layer: the manifest, the config and the small busybox layer
+    // (about 1.3 MiB gzipped), which may not have been complete at the kill.
     assert!(
-        served < layer_size - total + (1 << 20),
+        served < layer_size - total + (4 << 20),
         "only the rest is fetched: served {served} after {total} of ~{layer_size} bytes"
     );
     assert!(d.log().contains("resuming sha256:") && d.log().contains(&format!("at byte {total}")), "{}", d.log());
