@@ -20,8 +20,10 @@ pub fn encode(data: &[u8]) -> String {
     out
 }
 
-/// Either alphabet, padding optional; whitespace is not allowed.
+/// Either alphabet, padding optional; line breaks and spaces (as some tools wrap it) are skipped.
 pub fn decode(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !matches!(c, '\r' | '\n' | ' ')).collect();
+    let s = s.as_str();
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -67,6 +69,7 @@ mod tests {
         assert_eq!(encode(b"fo"), "Zm8=");
         assert_eq!(decode("Zm8").unwrap(), b"fo");
         assert_eq!(decode("-_8").unwrap(), decode("+/8").unwrap());
-        assert!(decode("Z").is_none() && decode("a b=").is_none());
+        assert!(decode("Z").is_none() && decode("a*b=").is_none());
+        assert_eq!(decode("Zm9v\r\nYmFy").unwrap(), b"foobar");
     }
 }

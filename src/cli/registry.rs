@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use super::client::{query, Body};
 use super::flags::Parsed;
 use super::{err_line, out, stream, Ctx, Error};
-use crate::image::distribution::{base64_decode, base64_encode, domain_of_server, HUB_AUTH_ADDRESS};
+use crate::b64::{decode as base64_decode, encode as base64_encode};
+use crate::image::distribution::{domain_of_server, HUB_AUTH_ADDRESS};
 use crate::image::reference::{Reference, DEFAULT_DOMAIN};
 
 /// The docker CLI's configuration directory.

@@ -70,7 +70,7 @@ impl AuthConfig {
         if h.is_empty() {
             return None;
         }
-        let json = base64_decode(h)?;
+        let json = crate::b64::decode(h)?;
         let a: AuthConfig = serde_json::from_slice(&json).ok()?;
         a.normalised()
     }
@@ -78,7 +78,7 @@ impl AuthConfig {
     /// Fills username/password from `auth`; `None` when nothing usable is left.
     pub fn normalised(mut self) -> Option<AuthConfig> {
         if self.username.is_empty() && !self.auth.is_empty() {
-            let raw = base64_decode(&self.auth).unwrap_or_default();
+            let raw = crate::b64::decode(&self.auth).unwrap_or_default();
             if let Some((u, p)) = String::from_utf8_lossy(&raw).split_once(':') {
                 self.username = u.to_string();
                 self.password = p.to_string();
@@ -90,7 +90,7 @@ impl AuthConfig {
 
     fn basic(&self) -> Option<String> {
         (!self.username.is_empty())
-            .then(|| format!("Basic {}", base64_encode(format!("{}:{}", self.username, self.password).as_bytes())))
+            .then(|| format!("Basic {}", crate::b64::encode(format!("{}:{}", self.username, self.password).as_bytes())))
     }
 }
 
@@ -530,49 +530,6 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (HTTP Basic auth, config.json).
-pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Base64 in either alphabet (standard or URL-safe), padding optional.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            b'\r' | b'\n' | b' ' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,16 +565,16 @@ mod tests {
         );
         assert_eq!(parse_challenge("Basic realm=\"x\""), Some(Challenge::Basic));
         assert_eq!(parse_challenge("Negotiate"), None);
-        assert_eq!(base64_encode(b"alice:s3cret"), "YWxpY2U6czNjcmV0");
-        assert_eq!(base64_encode(b"ab"), "YWI=");
-        assert_eq!(base64_decode("YWI").unwrap(), b"ab");
-        let h = base64_encode(br#"{"username":"u","password":"p?>","serveraddress":"h:1"}"#)
+        assert_eq!(crate::b64::encode(b"alice:s3cret"), "YWxpY2U6czNjcmV0");
+        assert_eq!(crate::b64::encode(b"ab"), "YWI=");
+        assert_eq!(crate::b64::decode("YWI").unwrap(), b"ab");
+        let h = crate::b64::encode(br#"{"username":"u","password":"p?>","serveraddress":"h:1"}"#)
             .replace('+', "-")
             .replace('/', "_");
         let a = AuthConfig::from_header(Some(&h)).unwrap();
         assert_eq!((a.username.as_str(), a.server_address.as_str()), ("u", "h:1"));
         assert!(AuthConfig::from_header(Some("e30=")).is_none(), "{{}} is anonymous");
-        let a = AuthConfig { auth: base64_encode(b"x:y:z"), ..Default::default() }.normalised().unwrap();
+        let a = AuthConfig { auth: crate::b64::encode(b"x:y:z"), ..Default::default() }.normalised().unwrap();
         assert_eq!((a.username.as_str(), a.password.as_str()), ("x", "y:z"));
         assert_eq!(domain_of_server(HUB_AUTH_ADDRESS), "docker.io");
         assert_eq!(domain_of_server("http://127.0.0.1:5000/"), "127.0.0.1:5000");

@@ -244,8 +244,9 @@ fn append_entry<W: Write>(
 pub fn pack_merged(dirs: &[PathBuf], out: impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
     let mut links = HashMap::new();
-    let top_first: Vec<&Path> = dirs.iter().rev().map(PathBuf::as_path).collect();
-    pack_union(&mut builder, &top_first, Path::new(""), &mut links)?;
+    for (rel, src) in merged_entries(dirs)? {
+        append_entry(&mut builder, &src, &rel, &mut links)?;
+    }
     builder.into_inner()?.flush()
 }
 
@@ -309,48 +310,6 @@ fn is_opaque(dir: &Path) -> bool {
     let n =
         unsafe { nix::libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), v.as_mut_ptr().cast(), v.len()) };
     n == 1 && v[0] == b'y'
-}
-
-/// Walks directory `rel` across `layers` (top first), emitting each visible name once.
-fn pack_union<W: Write>(
-    b: &mut tar::Builder<W>,
-    layers: &[&Path],
-    rel: &Path,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> io::Result<()> {
-    // name -> the layers (top first) that hold it as a directory, or the one file that wins.
-    let mut hidden = std::collections::BTreeSet::new();
-    let mut winners: std::collections::BTreeMap<OsString, usize> = std::collections::BTreeMap::new();
-    for (i, layer) in layers.iter().enumerate() {
-        let dir = layer.join(rel);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(md) if md.is_dir() => {}
-            Ok(_) => break, // a file or whiteout here hides this directory below
-            Err(_) => continue,
-        }
-        for e in std::fs::read_dir(&dir)? {
-            let e = e?;
-            let name = e.file_name();
-            if hidden.contains(&name) || winners.contains_key(&name) {
-                continue;
-            }
-            if is_whiteout(&e.metadata()?) {
-                hidden.insert(name);
-            } else {
-                winners.insert(name, i);
-            }
-        }
-        if is_opaque(&dir) {
-            break;
-        }
-    }
-    for (name, i) in winners {
-        let rel = rel.join(&name);
-        if append_entry(b, &layers[i].join(&rel), &rel, links)? {
-            pack_union(b, &layers[i..], &rel, links)?;
-        }
-    }
-    Ok(())
 }
 
 /// Wraps `r` in a gzip decoder if it starts with the gzip magic; refuses other compressions by name
