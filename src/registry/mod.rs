@@ -42,12 +42,13 @@ enum Cmd {
 
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:5000")]
-    addr: String,
-    /// Storage root (holds docker/registry/v2, as distribution's rootdirectory).
-    #[arg(long, default_value = DEFAULT_ROOT)]
-    root: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long)]
+    addr: Option<String>,
+    /// Storage root (holds docker/registry/v2, as distribution's rootdirectory) [default:
+    /// /var/lib/tug/registry].
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// Refuse every write (push, delete).
     #[arg(long)]
     read_only: bool,
@@ -60,9 +61,56 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Connections served at once; more wait to be accepted.
-    #[arg(long, default_value_t = 64)]
-    max_connections: usize,
+    /// Connections served at once; more wait to be accepted [default: 64].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// A JSON file with any of these settings: `addr`, `root`, `read-only`, `htpasswd`,
+    /// `tls-cert`, `tls-key`, `max-connections`. Flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The config file: the flags' names, every key optional; unknown keys are errors, so a typo is
+/// not silently ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct ServeConfig {
+    addr: Option<String>,
+    root: Option<PathBuf>,
+    #[serde(default)]
+    read_only: bool,
+    htpasswd: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_connections: Option<usize>,
+}
+
+impl ServeArgs {
+    /// Fills what the flags left unset from the config file, then the defaults.
+    fn resolved(mut self) -> Result<(ServeArgs, String, PathBuf, usize), String> {
+        let cfg = match &self.config {
+            Some(p) => {
+                let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let de = &mut serde_json::Deserializer::from_slice(&data);
+                serde_path_to_error::deserialize::<_, ServeConfig>(de)
+                    .map_err(|e| format!("{}: {}: {}", p.display(), e.path(), e.inner()))?
+            }
+            None => ServeConfig::default(),
+        };
+        self.read_only |= cfg.read_only;
+        self.htpasswd = self.htpasswd.or(cfg.htpasswd);
+        if self.tls_cert.is_none() && self.tls_key.is_none() {
+            self.tls_cert = cfg.tls_cert;
+            self.tls_key = cfg.tls_key;
+        }
+        let addr = self.addr.clone().or(cfg.addr).unwrap_or_else(|| "127.0.0.1:5000".into());
+        let root = self.root.clone().or(cfg.root).unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+        let max = self.max_connections.or(cfg.max_connections).unwrap_or(64);
+        if max == 0 {
+            return Err("max-connections must be at least 1".into());
+        }
+        Ok((self, addr, root, max))
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,27 +151,28 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 fn serve(a: ServeArgs) -> Result<(), String> {
+    let (a, addr, root, max_connections) = a.resolved()?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
         (None, None) => None,
-        // clap's `requires` refuses these first.
-        _ => return Err("--tls-cert and --tls-key go together".into()),
+        // clap's `requires` refuses these first; a config file must give both too.
+        _ => return Err("tls-cert and tls-key go together".into()),
     };
     let auth = a.htpasswd.as_deref().map(server::Htpasswd::load).transpose()?;
-    std::fs::create_dir_all(a.root.join("docker/registry/v2"))
-        .map_err(|e| format!("cannot create {}: {e}", a.root.display()))?;
-    let listener = TcpListener::bind(&a.addr).map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
-    let local = listener.local_addr().map(|l| l.to_string()).unwrap_or(a.addr.clone());
+    std::fs::create_dir_all(root.join("docker/registry/v2"))
+        .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map(|l| l.to_string()).unwrap_or(addr.clone());
     eprintln!(
         "tug-registry: serving {} on {local}{}{}{}",
-        a.root.display(),
+        root.display(),
         if tls.is_some() { " (https)" } else { "" },
         if a.read_only { " (read-only)" } else { "" },
         if auth.is_some() { " (htpasswd)" } else { "" }
     );
-    let registry = handlers::Registry { storage: storage::Storage::new(&a.root), read_only: a.read_only };
+    let registry = handlers::Registry { storage: storage::Storage::new(&root), read_only: a.read_only };
     let srv = Arc::new(server::Server { registry, auth, tls });
-    server::serve(listener, srv, a.max_connections).map_err(|e| e.to_string())
+    server::serve(listener, srv, max_connections).map_err(|e| e.to_string())
 }
 
 fn collect(a: GcArgs) -> Result<(), String> {

@@ -1168,3 +1168,31 @@ fn storage_is_interchangeable_with_distribution() {
     let pulled = Dir::new("reg-distribution-pull");
     pull_everywhere(&pulled, &format!("docker://{}/lib/bb:v2", dist.host));
 }
+
+#[test]
+fn config_file_settings_and_flags_winning() {
+    let dir = Dir::new("reg-config");
+    let cfg = dir.join("registry.json");
+    let other_root = dir.join("from-config");
+    std::fs::write(
+        &cfg,
+        serde_json::json!({"read-only": true, "max-connections": 4, "root": other_root, "addr": "127.0.0.1:1"})
+            .to_string(),
+    )
+    .unwrap();
+    let cfg_arg = cfg.to_string_lossy().into_owned();
+    let root = dir.join("root");
+    // The harness passes --addr and --root: they win over the file; read-only comes from it.
+    let reg = Registry::start_in(dir, root.clone(), &["--config", &cfg_arg]);
+    assert_eq!(reg.get("/v2/").status, 200);
+    let r = reg.req("POST", "/v2/lib/x/blobs/uploads/", &[], b"");
+    assert_eq!((r.status, r.code()), (405, "UNSUPPORTED".into()));
+    assert!(root.join("docker/registry/v2").is_dir() && !other_root.exists());
+    // A key the registry does not know is an error that names it; nothing is served.
+    let bad = reg.dir.join("bad.json");
+    std::fs::write(&bad, r#"{"adress": "127.0.0.1:0"}"#).unwrap();
+    let o =
+        Command::new(tug()).args(["registry", "serve", "--config"]).arg(&bad).stdin(Stdio::null()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("adress"), "{}", String::from_utf8_lossy(&o.stderr));
+}
