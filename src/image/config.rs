@@ -270,22 +270,8 @@ impl ImageStore {
                 "rootfs": { "type": "layers", "diff_ids": [diff_id.as_str()] },
                 "history": [{ "created": created, "comment": comment }],
             });
-            let config = serde_json::to_vec(&config).unwrap_or_default();
-            let manifest = json!({
-                "schemaVersion": 2,
-                "mediaType": MEDIA_OCI_MANIFEST,
-                "config": { "mediaType": MEDIA_OCI_CONFIG, "digest": Digest::of(&config).as_str(), "size": config.len() },
-                "layers": [{ "mediaType": media, "digest": digest.as_str(), "size": size }],
-            });
-            let pending = Pending {
-                manifest: serde_json::to_vec(&manifest).unwrap_or_default(),
-                manifest_media_type: MEDIA_OCI_MANIFEST.into(),
-                config,
-                blobs: vec![(blob, digest)],
-                refs,
-            };
-            let committed = self.commit(&stage, vec![pending])?;
-            committed.into_iter().next().map(|(id, _)| id).ok_or_else(|| Error::Io("import committed nothing".into()))
+            let layers = vec![json!({ "mediaType": media, "digest": digest.as_str(), "size": size })];
+            self.commit_new_layer(&stage, &config, layers, (blob, digest), refs)
         })();
         let _ = fs::remove_dir_all(&stage);
         r
@@ -351,31 +337,44 @@ impl ImageStore {
                 Some(hist) => hist.push(h),
                 None => config["history"] = json!([h]),
             }
-            let config = serde_json::to_vec(&config).unwrap_or_default();
             let mut layers: Vec<Value> = parent_manifest
                 .iter()
                 .flat_map(|m| m.layers.iter())
                 .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
                 .collect();
             layers.push(json!({ "mediaType": MEDIA_OCI_LAYER, "digest": digest.as_str(), "size": size }));
-            let manifest = json!({
-                "schemaVersion": 2,
-                "mediaType": MEDIA_OCI_MANIFEST,
-                "config": { "mediaType": MEDIA_OCI_CONFIG, "digest": Digest::of(&config).as_str(), "size": config.len() },
-                "layers": layers,
-            });
-            let pending = Pending {
-                manifest: serde_json::to_vec(&manifest).unwrap_or_default(),
-                manifest_media_type: MEDIA_OCI_MANIFEST.into(),
-                config,
-                blobs: vec![(blob, digest)],
-                refs,
-            };
-            let committed = self.commit(&stage, vec![pending])?;
-            committed.into_iter().next().map(|(id, _)| id).ok_or_else(|| Error::Io("commit committed nothing".into()))
+            self.commit_new_layer(&stage, &config, layers, (blob, digest), refs)
         })();
         let _ = fs::remove_dir_all(&stage);
         r
+    }
+
+    /// Commits an image made here (import, commit): its config, an OCI manifest over `layers`,
+    /// and the one new layer blob staged in `stage`. Returns the image ID.
+    fn commit_new_layer(
+        &self,
+        stage: &Path,
+        config: &Value,
+        layers: Vec<Value>,
+        blob: (std::path::PathBuf, Digest),
+        refs: Vec<Reference>,
+    ) -> Result<Digest, Error> {
+        let config = serde_json::to_vec(config).unwrap_or_default();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_OCI_MANIFEST,
+            "config": { "mediaType": MEDIA_OCI_CONFIG, "digest": Digest::of(&config).as_str(), "size": config.len() },
+            "layers": layers,
+        });
+        let pending = Pending {
+            manifest: serde_json::to_vec(&manifest).unwrap_or_default(),
+            manifest_media_type: MEDIA_OCI_MANIFEST.into(),
+            config,
+            blobs: vec![blob],
+            refs,
+        };
+        let committed = self.commit(stage, vec![pending])?;
+        committed.into_iter().next().map(|(id, _)| id).ok_or_else(|| Error::Io("nothing was committed".into()))
     }
 
     /// Docker's `GET /images/{name}/json` body.
