@@ -510,7 +510,7 @@ impl Storage {
     /// repository when it has `_manifests`).
     pub fn repository_names(&self) -> Vec<String> {
         let mut out = Vec::new();
-        walk_repos(&self.repositories(), "", 0, &mut out);
+        walk_repos(&self.repositories(), "", 0, &["_manifests"], &mut out);
         out.sort();
         out
     }
@@ -518,7 +518,7 @@ impl Storage {
     /// Every repository with anything in it (gc also visits those with only layers or uploads).
     pub fn all_repository_names(&self) -> Vec<String> {
         let mut out = Vec::new();
-        walk_all_repos(&self.repositories(), "", 0, &mut out);
+        walk_repos(&self.repositories(), "", 0, &["_manifests", "_layers", "_uploads"], &mut out);
         out.sort();
         out
     }
@@ -527,7 +527,8 @@ impl Storage {
 /// How deep repository names may nest (a name is at most 255 characters).
 const MAX_NAME_DEPTH: usize = 128;
 
-fn walk_repos(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
+/// Collects the repositories under `dir`: directories holding one of the `markers`.
+fn walk_repos(dir: &Path, prefix: &str, depth: usize, markers: &[&str], out: &mut Vec<String>) {
     if depth > MAX_NAME_DEPTH {
         return;
     }
@@ -537,27 +538,10 @@ fn walk_repos(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
         }
         let name = if prefix.is_empty() { entry.clone() } else { format!("{prefix}/{entry}") };
         let path = dir.join(&entry);
-        if path.join("_manifests").is_dir() {
+        if markers.iter().any(|d| path.join(d).is_dir()) {
             out.push(name.clone());
         }
-        walk_repos(&path, &name, depth + 1, out);
-    }
-}
-
-fn walk_all_repos(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
-    if depth > MAX_NAME_DEPTH {
-        return;
-    }
-    for entry in list_dir(dir) {
-        if entry.starts_with('_') {
-            continue;
-        }
-        let name = if prefix.is_empty() { entry.clone() } else { format!("{prefix}/{entry}") };
-        let path = dir.join(&entry);
-        if ["_manifests", "_layers", "_uploads"].iter().any(|d| path.join(d).is_dir()) {
-            out.push(name.clone());
-        }
-        walk_all_repos(&path, &name, depth + 1, out);
+        walk_repos(&path, &name, depth + 1, markers, out);
     }
 }
 
